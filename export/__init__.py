@@ -1,0 +1,1 @@
+"""Export: int8 TFLite -> graph IR -> memory plan + weight encoding -> generated C (Jinja)."""

@@ -1,0 +1,134 @@
+"""The lowering interface: one TFLite operator -> one call into one int8 C kernel variant.
+
+Every operator module in this package registers a lowering function with `@register(...)`.
+A lowering function gets a LoweringContext and returns a KernelCall: the C function to
+call, its parameter struct (fields rendered as a `static const` initialiser), the const
+arrays it needs (weights, biases, multipliers, ...), the activation tensors it reads and
+writes, and its cost figures. Codegen, planner and report only ever see KernelCalls, so a
+new kernel variant (sparse, SIMD, fused) is a new lowering choice, not a new pipeline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from sparsemcu.errors import SparsemcuError
+from ..ir import Graph, Node, Tensor
+
+_CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
+           np.dtype(np.uint16): "uint16_t", np.dtype(np.int32): "int32_t", np.dtype(np.uint32): "uint32_t"}
+
+# Size of one parameter-struct field on the 32-bit targets (int32_t or a pointer).
+PARAM_FIELD_BYTES = 4
+
+
+@dataclass
+class ConstArray:
+    """A `static const` array in model.c (lives in flash)."""
+    name: str
+    values: np.ndarray
+
+    @property
+    def ctype(self) -> str:
+        return _CTYPES[self.values.dtype]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.nbytes)
+
+
+@dataclass
+class KernelCall:
+    node: int  # index of the TFLite operator
+    op: str  # TFLite op name
+    kernel: str | None  # C function; None = no code (e.g. RESHAPE aliased in place)
+    params_type: str | None  # C struct typedef of the kernel's parameters
+    fields: dict[str, int | str]  # ordered struct fields; str values are C expressions (array names, NULL)
+    inputs: list[int]  # activation tensors passed as `const int8_t *`, in order
+    output: int  # activation tensor written (`int8_t *`)
+    consts: list[ConstArray] = field(default_factory=list)
+    inputs_as_array: bool = False  # pass inputs as one `const int8_t *const[]` (CONCATENATION)
+    alias_output_to_input: bool = False  # output shares input[0]'s buffer (in place)
+    macs: int = 0  # dense multiply-accumulates
+    nonzero_macs: int = 0  # MACs with a non-zero weight (what a zero-skipping kernel executes)
+    weight_encoding: str = "-"  # "dense", "rle", or "-" for ops without weights
+    weight_bytes: int = 0  # bytes of the (encoded) weight arrays
+    dense_weight_bytes: int = 0  # what dense int8 storage of the same weights takes
+    sparsity: float = 0.0  # fraction of zero weights
+    scratch_bytes: int = 0  # temporary arena bytes needed during the call (planned like a tensor)
+
+    @property
+    def const_bytes(self) -> int:
+        return sum(c.nbytes for c in self.consts)
+
+    @property
+    def params_bytes(self) -> int:
+        return PARAM_FIELD_BYTES * len(self.fields) if self.params_type else 0
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.const_bytes + self.params_bytes
+
+
+@dataclass
+class LoweringContext:
+    graph: Graph
+    node: Node
+    force_encoding: str | None = None  # "dense" / "rle" to override the smallest-wins choice (tests)
+
+    @property
+    def prefix(self) -> str:
+        return f"L{self.node.index}"
+
+    def tensor(self, position: int) -> Tensor:
+        """The node's input tensor at `position`."""
+        return self.graph.tensors[self.node.inputs[position]]
+
+    def has_input(self, position: int) -> bool:
+        return position < len(self.node.inputs) and self.node.inputs[position] >= 0
+
+    @property
+    def out(self) -> Tensor:
+        return self.graph.tensors[self.node.outputs[0]]
+
+    def const(self, name: str, values: np.ndarray) -> ConstArray:
+        return ConstArray(f"{self.prefix}_{name}", np.ascontiguousarray(values))
+
+    def fail(self, why: str) -> SparsemcuError:
+        return SparsemcuError(f"operator {self.node.index} ({self.node.op}): {why}")
+
+
+Lowering = Callable[[LoweringContext], KernelCall]
+REGISTRY: dict[str, Lowering] = {}
+
+
+def register(*ops: str) -> Callable[[Lowering], Lowering]:
+    def deco(fn: Lowering) -> Lowering:
+        for op in ops:
+            REGISTRY[op] = fn
+        return fn
+    return deco
+
+
+def nhwc(t: Tensor) -> tuple[int, int, int, int]:
+    """Shape as (batch, height, width, channels); rank-2/3 tensors are padded with 1s."""
+    s = tuple(t.shape)
+    if len(s) == 4:
+        return s  # type: ignore[return-value]
+    if len(s) == 3:
+        return (s[0], 1, s[1], s[2])
+    if len(s) == 2:
+        return (s[0], 1, 1, s[1])
+    raise ValueError(f"cannot view shape {s} as NHWC")
+
+
+def same_padding(in_size: int, filter_size: int, stride: int, dilation: int, out_size: int) -> int:
+    """TFLite ComputePaddingWithOffset: the leading pad (the odd pixel goes to the end)."""
+    effective = (filter_size - 1) * dilation + 1
+    total = max(0, (out_size - 1) * stride + effective - in_size)
+    return total // 2
+
+
+PADDING_SAME, PADDING_VALID = 0, 1

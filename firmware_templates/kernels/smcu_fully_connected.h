@@ -1,0 +1,22 @@
+/* FULLY_CONNECTED, int8 (per-tensor or per-channel weights, symmetric). */
+#ifndef SMCU_FULLY_CONNECTED_H
+#define SMCU_FULLY_CONNECTED_H
+
+#include <stdint.h>
+
+typedef struct {
+  int32_t batches, in_features, out_features;
+  int32_t input_offset, output_offset;
+  int32_t act_min, act_max;
+  const int8_t *weights;     /* dense: [out_features][in_features]; rle: the entry values */
+  const uint16_t *rle_count; /* rle: entries per output feature; dense: NULL */
+  const uint8_t *rle_skip;   /* rle: zeros skipped before each entry; dense: NULL */
+  const int32_t *bias;       /* [out_features] */
+  const int32_t *mult;       /* [out_features] (a per-tensor multiplier is repeated) */
+  const int32_t *shift;      /* [out_features] */
+} smcu_fully_connected_params_t;
+
+void smcu_fully_connected_s8_dense(const smcu_fully_connected_params_t *p, const int8_t *input, int8_t *output);
+void smcu_fully_connected_s8_rle(const smcu_fully_connected_params_t *p, const int8_t *input, int8_t *output);
+
+#endif /* SMCU_FULLY_CONNECTED_H */
