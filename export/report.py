@@ -1,0 +1,106 @@
+"""DIR/report.json, the per-layer memory plot, the printed summary, and the atomic write of DIR."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .codegen import shape_str
+
+
+def _quant(t, is_float: bool) -> dict:
+    return {"shape": list(t.shape), "dtype": "int8", "scale": t.per_tensor_scale,
+            "zero_point": t.per_tensor_zero_point, "float_in_tflite": is_float}
+
+
+def build_report(model, name: str, tflite_bytes: int) -> dict:
+    g = model.graph
+    layers = []
+    for i, c in enumerate(model.calls):
+        layers.append({
+            "index": c.node, "op": c.op, "kernel": c.kernel or "in-place",
+            "input_shapes": [list(g.tensors[t].shape) for t in c.inputs],
+            "output_shape": list(g.tensors[c.output].shape),
+            "encoding": c.weight_encoding, "weight_bytes": c.weight_bytes,
+            "dense_weight_bytes": c.dense_weight_bytes, "flash_bytes": c.flash_bytes,
+            "macs": c.macs, "nonzero_macs": c.nonzero_macs, "sparsity": round(c.sparsity, 4),
+            "live_bytes": model.plan.live_bytes[i] if i < len(model.plan.live_bytes) else 0,
+            "output_offset": model.plan.offset(c.output),
+        })
+    return {
+        "model": name, "model_hash": model.model_hash, "tflite_bytes": tflite_bytes,
+        "flash_bytes": model.flash_bytes, "weight_bytes": model.weight_bytes,
+        "dense_weight_bytes": model.dense_weight_bytes,
+        "arena_bytes": model.plan.arena_bytes, "arena_lower_bound": model.plan.lower_bound,
+        "memory_plan": model.plan.strategy, "macs": model.macs, "nonzero_macs": model.nonzero_macs,
+        "input": _quant(model.input_tensor, model.float_input),
+        "output": _quant(model.output_tensor, model.float_output),
+        "layers": layers,
+        "buffers": [{"tensors": b.tensors, "size": b.size, "offset": b.offset, "first_call": b.first,
+                     "last_call": b.last} for b in model.plan.buffers],
+    }
+
+
+def summary_table(rep: dict) -> str:
+    rows = [("#", "op", "output", "encoding", "weights B", "MACs", "sparsity", "live B")]
+    for layer in rep["layers"]:
+        rows.append((str(layer["index"]), layer["op"], shape_str(layer["output_shape"]), layer["encoding"],
+                     str(layer["weight_bytes"]) if layer["encoding"] != "-" else "-", str(layer["macs"]),
+                     f"{layer['sparsity']:.0%}" if layer["encoding"] != "-" else "-", str(layer["live_bytes"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(f"flash {rep['flash_bytes']} B (weights {rep['weight_bytes']} B, dense would be "
+                 f"{rep['dense_weight_bytes']} B)  arena {rep['arena_bytes']} B (lower bound "
+                 f"{rep['arena_lower_bound']} B, {rep['memory_plan']})  MACs {rep['macs']} "
+                 f"(non-zero {rep['nonzero_macs']})")
+    return "\n".join(lines)
+
+
+def plot_memory(rep: dict, path: Path) -> None:
+    """Per-layer live activation bytes and weight bytes, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = rep["layers"]
+    labels = [f"{la['index']}:{la['op'].replace('_2D', '').lower()}" for la in layers]
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(layers) + 2), 4))
+    x = range(len(layers))
+    ax.bar([i - 0.2 for i in x], [la["live_bytes"] for la in layers], width=0.4, label="live activations (B)")
+    ax.bar([i + 0.2 for i in x], [la["weight_bytes"] for la in layers], width=0.4, label="weights, encoded (B)")
+    ax.axhline(rep["arena_bytes"], color="k", linestyle="--", linewidth=1, label=f"arena {rep['arena_bytes']} B")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("bytes")
+    ax.set_title(f"{rep['model']}: per-layer memory")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_export(out_dir, model_bytes: bytes, files: dict[str, str], rep: dict, model) -> dict:
+    """Write everything into a temporary sibling, then swap it into place (nothing half-written)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (tmp / "src").mkdir()
+        for fname, text in files.items():
+            (tmp / "src" / fname).write_text(text)
+        (tmp / "model_int8.tflite").write_bytes(model_bytes)
+        (tmp / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
+        plot_memory(rep, tmp / "memory.png")
+        out_dir.mkdir(exist_ok=True)
+        for item in ("src", "model_int8.tflite", "report.json", "memory.png"):
+            dest = out_dir / item
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            os.replace(tmp / item, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rep

@@ -1,0 +1,1 @@
+"""C templates: int8 kernels, firmware runtime, board support, generated-model templates."""

@@ -1,0 +1,104 @@
+"""Shared test helpers: Keras -> int8 TFLite, the TFLM oracle, and generated C run natively."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from sparsemcu.export.pipeline import export_model  # noqa: E402
+from sparsemcu.export.quantize import keras_to_int8_tflite  # noqa: E402
+
+BATCH_RUNNER = Path(__file__).parent / "c" / "batch_runner.c"
+CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function"]
+
+
+def to_int8_tflite(model, calib_x: np.ndarray | None = None, seed: int = 0) -> bytes:
+    """Full-int8 conversion; without calib_x, uniform random calibration data in [0, 1)."""
+    if calib_x is None:
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        calib_x = np.random.default_rng(seed).uniform(-1, 1, size=(64, *shape)).astype(np.float32)
+    return keras_to_int8_tflite(model, calib_x)
+
+
+def run_tflm(tflite_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """The bit-exact oracle: TFLM reference kernels, one sample at a time; returns int8 [N, ...]."""
+    from tflite_micro.python.tflite_micro import runtime
+    it = runtime.Interpreter.from_bytes(tflite_bytes)
+    outs = []
+    for sample in x:
+        it.set_input(sample[None, ...], 0)
+        it.invoke()
+        outs.append(np.array(it.get_output(0))[0])
+    return np.stack(outs)
+
+
+def tflm_arena_bytes(tflite_bytes: bytes) -> dict:
+    """TFLM's arena use, parsed from RecordingMicroAllocator's report (written to fd 2)."""
+    from tflite_micro.python.tflite_micro import runtime
+    it = runtime.Interpreter.from_bytes(tflite_bytes)
+    shape = it.get_input_details(0)["shape"]
+    it.set_input(np.zeros(shape, np.int8), 0)
+    it.invoke()
+    with tempfile.TemporaryFile() as f:
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            it.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    out = {}
+    for key, pat in (("total", r"allocation total (\d+)"), ("head", r"allocation head (\d+)"),
+                     ("tail", r"allocation tail (\d+)")):
+        m = re.search(pat, text)
+        out[key] = int(m.group(1)) if m else None
+    return out
+
+
+def build_native(export_dir: Path) -> Path:
+    src = Path(export_dir) / "src"
+    exe = Path(export_dir) / "batch_runner"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(src), *sorted(str(p) for p in src.glob("*.c")), str(BATCH_RUNNER),
+                    "-o", str(exe)], check=True, capture_output=True, text=True)
+    return exe
+
+
+def run_native(exe: Path, x_int8: np.ndarray, out_shape) -> np.ndarray:
+    x_int8 = np.ascontiguousarray(x_int8, dtype=np.int8)
+    proc = subprocess.run([str(exe)], input=x_int8.tobytes(), capture_output=True, check=True)
+    return np.frombuffer(proc.stdout, np.int8).reshape(len(x_int8), *out_shape)
+
+
+def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, force_encoding: str | None = None,
+                  name: str = "model") -> np.ndarray:
+    """Export to C, compile natively with -Werror, run every sample; returns int8 [N, ...]."""
+    out_dir = Path(tmp_path) / f"export_{force_encoding or 'auto'}"
+    rep = export_model(tflite_bytes, out_dir, name=name, force_encoding=force_encoding)
+    exe = build_native(out_dir)
+    return run_native(exe, x_int8, tuple(rep["output"]["shape"][1:]))
+
+
+def random_int8(shape, n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape), dtype=np.int64).astype(np.int8)
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
