@@ -1,7 +1,6 @@
 """Keras model -> full-integer int8 TFLite (int8 input and output, per-channel weights)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,8 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import tensorflow as tf
-    return tf
+    from sparsemcu.tf import tensorflow
+    return tensorflow()
 
 
 def load_keras_model(path: str | Path):

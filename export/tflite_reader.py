@@ -1,7 +1,10 @@
 """Read a TFLite flatbuffer into the graph IR (export/ir.py)."""
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -13,10 +16,17 @@ _NUMPY = {"float32": np.float32, "float16": np.float16, "int32": np.int32, "uint
           "bool": np.bool_, "int16": np.int16, "int8": np.int8}
 
 
+@functools.lru_cache(maxsize=1)
 def _schema():
-    # The flatbuffer schema bindings that ship with TensorFlow (one source for the format).
-    from tensorflow.lite.python import schema_py_generated as schema_fb
-    return schema_fb
+    """The flatbuffer schema bindings that ship with TensorFlow, loaded without importing TensorFlow."""
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise SparsemcuError("tensorflow is not installed (its TFLite schema bindings are needed)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "lite" / "python" / "schema_py_generated.py"
+    mod_spec = importlib.util.spec_from_file_location("_smcu_tflite_schema", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
 
 
 def _builtin_names(schema_fb) -> dict[int, str]:
@@ -41,6 +51,8 @@ def _options_dict(options) -> dict:
 def read_tflite(model_bytes: bytes) -> Graph:
     """Parse a .tflite flatbuffer (single subgraph) into a Graph."""
     schema_fb = _schema()
+    if len(model_bytes) < 8 or bytes(model_bytes[4:8]) != b"TFL3":
+        raise SparsemcuError("not a TFLite flatbuffer (file identifier TFL3 missing)")
     try:
         model = schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(bytearray(model_bytes), 0))
     except Exception as exc:  # flatbuffers raises assorted errors on garbage

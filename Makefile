@@ -1,0 +1,72 @@
+# sparsemcu: search -> prune -> export -> firmware -> board test.
+# `make setup` once, then `make demo` (main job) or `make test`.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SPARSEMCU := $(VENV)/bin/sparsemcu
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist postgresql
+
+BOARD ?= qemu_mps2_an500
+RUN ?= runs/demo
+OUT ?= out/$(notdir $(RUN))
+TRIALS ?= 6
+EPOCHS ?= 4
+DATA ?= digits
+LIMIT ?= 200
+PORT ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup apt venv test test-fast demo search export build deploy bench clean
+
+setup: apt venv
+
+# Debian packages: installed when we are root (or have password-less sudo); otherwise listed.
+apt:
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+	    && [ -d /usr/share/datasets/fashion-mnist ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "apt: toolchain, QEMU, Fashion-MNIST and PostgreSQL already installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	elif sudo -n true 2>/dev/null; then \
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	else \
+	  echo "apt: cannot install packages (not root); please install: $(APT_PACKAGES)"; \
+	fi
+
+venv:
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(PY) -m pip install -q -e ".[test]"
+	@echo "setup: done ($(VENV)/bin/sparsemcu)"
+
+# All tests, slow and hardware-in-the-loop (QEMU) ones included: what CI runs.
+test:
+	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+# Quick subset while developing: no slow tests.
+test-fast:
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow" $(PYTEST_ARGS)
+
+# The main job: a small search on digits, export of the most accurate feasible point,
+# firmware for $(BOARD), and a verified run on it (the emulated Cortex-M7 by default).
+demo: search
+	$(MAKE) deploy MODEL=$(RUN) BOARD=$(BOARD)
+
+search:
+	$(SPARSEMCU) search --dataset $(DATA) --board $(BOARD) --trials $(TRIALS) --epochs $(EPOCHS) --out $(RUN)
+
+# make deploy BOARD=nucleo_f746 MODEL=path/to/model.tflite|model.keras|run-dir [PORT=/dev/ttyACM0]
+deploy:
+	@[ -n "$(MODEL)" ] || { echo "usage: make deploy BOARD=<board> MODEL=<.tflite | .keras | search run dir>"; exit 2; }
+	$(SPARSEMCU) export $(MODEL) --out $(OUT) --calib $(DATA)
+	$(SPARSEMCU) build $(OUT) --board $(BOARD)
+	$(SPARSEMCU) deploy $(OUT) --board $(BOARD) --data $(DATA) --limit $(LIMIT) $(if $(PORT),--port $(PORT))
+
+bench:
+	$(PY) bench/bench_export.py
+	$(PY) bench/bench_boards.py
+	$(PY) bench/bench_search.py
+
+clean:
+	rm -rf out runs .pytest_cache

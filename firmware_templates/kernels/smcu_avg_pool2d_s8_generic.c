@@ -1,0 +1,30 @@
+/* AVERAGE_POOL_2D int8: rounded mean of the window's in-image elements, then the activation clamp. */
+#include "smcu_avg_pool2d.h"
+#include "smcu_fixedpoint.h"
+
+void smcu_avg_pool2d_s8_generic(const smcu_avg_pool2d_params_t *p, const int8_t *input, int8_t *output) {
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t in_y0 = oy * p->stride_h - p->pad_h;
+    const int32_t ky_start = smcu_max_i32(0, -in_y0);
+    const int32_t ky_end = smcu_min_i32(p->k_h, p->in_h - in_y0);
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t in_x0 = ox * p->stride_w - p->pad_w;
+      const int32_t kx_start = smcu_max_i32(0, -in_x0);
+      const int32_t kx_end = smcu_min_i32(p->k_w, p->in_w - in_x0);
+      const int32_t count = (ky_end - ky_start) * (kx_end - kx_start);
+      for (int32_t c = 0; c < p->channels; ++c) {
+        int32_t acc = 0;
+        for (int32_t ky = ky_start; ky < ky_end; ++ky) {
+          const int32_t row = (in_y0 + ky) * p->in_w + in_x0; /* pixel index of kx = 0 */
+          for (int32_t kx = kx_start; kx < kx_end; ++kx) {
+            acc += input[(row + kx) * p->channels + c];
+          }
+        }
+        if (count > 0) { /* C division truncates: +-count/2 first rounds half away from zero */
+          acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+        }
+        *output++ = (int8_t)smcu_clamp_i32(acc, p->act_min, p->act_max);
+      }
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/* DEPTHWISE_CONV_2D int8, run-length sparse weights: only non-zero weights are visited. */
+#include "smcu_depthwise_conv2d.h"
+#include "smcu_fixedpoint.h"
+
+void smcu_depthwise_conv2d_s8_rle(const smcu_depthwise_conv2d_params_t *p, const int8_t *input, int8_t *output) {
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t in_y0 = oy * p->stride_h - p->pad_h;
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t in_x0 = ox * p->stride_w - p->pad_w;
+      const int8_t *value = p->weights;
+      const uint8_t *skip = p->rle_skip;
+      int32_t oc = 0;
+      for (int32_t ic = 0; ic < p->in_c; ++ic) {
+        const int8_t *in_ch = input + ic;
+        for (int32_t m = 0; m < p->depth_mult; ++m, ++oc) {
+          int32_t acc = 0;
+          int32_t ky = 0, kx = 0; /* position of the next weight in the filter */
+          for (int32_t e = p->rle_count[oc]; e > 0; --e) {
+            kx += *skip++;
+            while (kx >= p->k_w) {
+              kx -= p->k_w;
+              ++ky;
+            }
+            const int32_t in_y = in_y0 + ky * p->dil_h;
+            const int32_t in_x = in_x0 + kx * p->dil_w;
+            const int32_t w = *value++;
+            if (in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w) {
+              acc += (in_ch[(in_y * p->in_w + in_x) * p->in_c] + p->input_offset) * w;
+            }
+            ++kx;
+          }
+          acc += p->bias[oc];
+          acc = smcu_multiply_by_quantized_multiplier(acc, p->mult[oc], p->shift[oc]);
+          acc += p->output_offset;
+          *output++ = (int8_t)smcu_clamp_i32(acc, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}

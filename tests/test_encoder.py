@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from sparsemcu.export import encoder
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 0.99, 1.0])
+def test_rle_round_trip_and_byte_count(sparsity):
+    rng = np.random.default_rng(1)
+    rows = rng.integers(-127, 128, size=(13, 700)).astype(np.int8)
+    rows[rng.random(rows.shape) < sparsity] = 0
+    counts, skips, values = encoder.rle_encode(rows)
+    np.testing.assert_array_equal(encoder.rle_decode(counts, skips, values, rows.shape[1]), rows)
+    assert encoder.rle_nbytes(rows) == counts.nbytes + skips.nbytes + values.nbytes
+
+
+def test_long_zero_gaps_use_escapes():
+    row = np.zeros((1, 1000), np.int8)
+    row[0, 999] = 5
+    counts, skips, values = encoder.rle_encode(row)
+    assert counts[0] == 4  # 3 escapes of 256 positions + the value
+    np.testing.assert_array_equal(encoder.rle_decode(counts, skips, values, 1000), row)
+
+
+def test_smallest_encoding_wins_and_90_percent_sparse_is_under_0_3x():
+    rng = np.random.default_rng(2)
+    dense_rows = rng.integers(1, 100, size=(16, 144)).astype(np.int8)
+    assert encoder.encode("L", dense_rows).format == "dense"
+    sparse_rows = dense_rows.copy()
+    sparse_rows[rng.random(sparse_rows.shape) < 0.9] = 0
+    enc = encoder.encode("L", sparse_rows)
+    assert enc.format == "rle"
+    assert enc.nbytes <= 0.3 * enc.dense_nbytes
+    assert enc.nbytes == sum(c.nbytes for c in enc.consts)
+
+
+def test_all_zero_layer_encodes():
+    enc = encoder.encode("L", np.zeros((4, 9), np.int8), force="rle")
+    assert enc.entries == 0 and enc.nonzeros == 0
