@@ -37,6 +37,8 @@ def keras_to_int8_tflite(model, calib_x: np.ndarray, max_samples: int = 200) -> 
     tf = _tf()
     calib_x = np.asarray(calib_x, dtype=np.float32)
     expected = tuple(d for d in model.inputs[0].shape[1:])
+    if tuple(calib_x.shape[1:]) != expected and calib_x[0].size == int(np.prod(expected)):
+        calib_x = calib_x.reshape(len(calib_x), *expected)  # e.g. (N, 8, 8, 1) images for a (64,) input
     if tuple(calib_x.shape[1:]) != expected:
         raise SparsemcuError(f"calibration data has shape {calib_x.shape[1:]}, the model expects {expected}")
     samples = calib_x[:max_samples]

@@ -1,0 +1,75 @@
+"""Exporter benchmark: our arena vs TFLM's, encoded vs dense weight bytes at several sparsities.
+
+Writes bench/results/export.json and bench/results/export.md. Usage:
+    python bench/bench_export.py [--input 28 28 1] [--sparsities 0 0.5 0.8 0.9 0.95]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from harness import tflm_arena_bytes, to_int8_tflite  # noqa: E402
+from models import MODELS, prune_by_magnitude  # noqa: E402
+from sparsemcu.export.pipeline import lower  # noqa: E402
+
+
+def measure(name: str, build, input_shape, sparsity: float) -> dict:
+    model = prune_by_magnitude(build(input_shape), sparsity)
+    tfl = to_int8_tflite(model, seed=0)
+    lowered = lower(tfl)
+    tflm = tflm_arena_bytes(tfl)
+    return {
+        "model": name, "sparsity_target": sparsity, "tflite_bytes": len(tfl),
+        "arena_bytes": lowered.plan.arena_bytes, "arena_lower_bound": lowered.plan.lower_bound,
+        "tflm_arena_used_bytes": tflm["total"], "tflm_activation_bytes": tflm["head"],
+        "weight_bytes_encoded": lowered.weight_bytes, "weight_bytes_dense": lowered.dense_weight_bytes,
+        "weight_ratio": round(lowered.weight_bytes / lowered.dense_weight_bytes, 3),
+        "flash_bytes": lowered.flash_bytes, "macs": lowered.macs, "nonzero_macs": lowered.nonzero_macs,
+        "encodings": sorted({c.weight_encoding for c in lowered.calls if c.weight_encoding != "-"}),
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| model | sparsity | .tflite B | arena B | lower bound B | TFLM arena_used B | TFLM activations B "
+            "| weights dense B | weights encoded B | ratio | flash B | MACs | non-zero MACs |")
+    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['sparsity_target']:.2f} | {r['tflite_bytes']} | {r['arena_bytes']} | "
+                     f"{r['arena_lower_bound']} | {r['tflm_arena_used_bytes']} | {r['tflm_activation_bytes']} | "
+                     f"{r['weight_bytes_dense']} | {r['weight_bytes_encoded']} | {r['weight_ratio']} | "
+                     f"{r['flash_bytes']} | {r['macs']} | {r['nonzero_macs']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--input", type=int, nargs=3, default=[28, 28, 1])
+    ap.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.9, 0.95])
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    from tqdm import tqdm
+    rows = []
+    jobs = [(m, s) for m in args.models for s in args.sparsities]
+    for name, s in tqdm(jobs, desc="export bench", unit="model"):
+        rows.append(measure(name, MODELS[name], tuple(args.input), s))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "export.json").write_text(json.dumps({"input_shape": args.input, "rows": rows}, indent=2) + "\n")
+    md = ("# Export benchmark\n\nArena = our static plan; TFLM arena_used = RecordingMicroAllocator total "
+          "(activations + TFLM's own structures); TFLM activations = its non-persistent head.\n\n" + markdown(rows))
+    (args.out / "export.md").write_text(md)
+    print(md)
+    bad = [r for r in rows if r["arena_bytes"] > r["tflm_arena_used_bytes"]]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`sparsemcu export` from the command line: files written, one-line errors, nothing half-written."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import to_int8_tflite
+from sparsemcu.tf import keras
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "sparsemcu.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tflite_files(tmp_path_factory):
+    k = keras()
+    d = tmp_path_factory.mktemp("models")
+    ok = k.Sequential([k.layers.Input((6, 6, 2)), k.layers.Conv2D(4, 3, activation="relu")])
+    bad = k.Sequential([k.layers.Input((6, 6, 2)), k.layers.Conv2D(4, 3), k.layers.Activation("tanh")])
+    (d / "ok.tflite").write_bytes(to_int8_tflite(ok))
+    (d / "bad.tflite").write_bytes(to_int8_tflite(bad))
+    (d / "garbage.tflite").write_bytes(b"not a model at all")
+    return d
+
+
+def test_export_writes_sources_report_and_plot(tflite_files, tmp_path):
+    out = tmp_path / "ok"
+    r = _cli("export", str(tflite_files / "ok.tflite"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "CONV_2D" in r.stdout and "arena" in r.stdout
+    rep = json.loads((out / "report.json").read_text())
+    for key in ("flash_bytes", "weight_bytes", "arena_bytes", "macs", "nonzero_macs", "layers"):
+        assert key in rep
+    assert rep["layers"][0]["op"] == "CONV_2D" and rep["layers"][0]["macs"] == 4 * 4 * 4 * 3 * 3 * 2
+    assert (out / "src" / "model.c").exists() and (out / "src" / "smcu_conv2d_s8_dense.c").exists()
+    assert (out / "memory.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "model_int8.tflite").read_bytes() == (tflite_files / "ok.tflite").read_bytes()
+
+
+def test_unsupported_op_is_one_line_and_writes_nothing(tflite_files, tmp_path):
+    out = tmp_path / "bad"
+    r = _cli("export", str(tflite_files / "bad.tflite"), "--out", str(out))
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("sparsemcu")]
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "unsupported operator TANH at index 1" in lines[0] and "CONV_2D" in lines[0]
+    assert not out.exists()
+
+
+def test_failed_export_keeps_previous_results(tflite_files, tmp_path):
+    out = tmp_path / "keep"
+    assert _cli("export", str(tflite_files / "ok.tflite"), "--out", str(out)).returncode == 0
+    before = (out / "src" / "model.c").read_text()
+    r = _cli("export", str(tflite_files / "bad.tflite"), "--out", str(out))
+    assert r.returncode == 2
+    assert (out / "src" / "model.c").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]  # no temporary directory left behind
+
+
+@pytest.mark.parametrize("name,expected", [("garbage.tflite", "not a TFLite flatbuffer"),
+                                           ("missing.tflite", "model not found")])
+def test_bad_files_give_clear_errors(tflite_files, tmp_path, name, expected):
+    r = _cli("export", str(tflite_files / name), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and expected in r.stderr and "Traceback" not in r.stderr
+
+
+def test_keras_model_needs_calibration(tmp_path):
+    k = keras()
+    model = k.Sequential([k.layers.Input((4,)), k.layers.Dense(3)])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    r = _cli("export", str(path), "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--calib" in r.stderr
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32))
+    r = _cli("export", str(path), "--out", str(tmp_path / "x"), "--calib", str(tmp_path / "calib.npy"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "x" / "report.json").read_text())["layers"][0]["op"] == "FULLY_CONNECTED"

@@ -1,0 +1,37 @@
+"""Whole models (plain, depthwise-separable, residual, pruned) on digits: generated C == TFLM."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from harness import run_generated, run_tflm, tflm_arena_bytes, to_int8_tflite  # noqa: E402
+from models import MODELS, prune_by_magnitude  # noqa: E402
+from sparsemcu.datasets import load  # noqa: E402
+from sparsemcu.export.pipeline import lower  # noqa: E402
+from sparsemcu.export.quant import quantize_input  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load("digits")
+
+
+@pytest.mark.parametrize("name,sparsity", [("plain_cnn", 0.0), ("ds_cnn", 0.0), ("residual_cnn", 0.0),
+                                           ("mlp", 0.0), ("plain_cnn", 0.9), ("ds_cnn", 0.9),
+                                           ("residual_cnn", 0.9)])
+def test_whole_model_bit_exact(name, sparsity, digits, tmp_path):
+    model = prune_by_magnitude(MODELS[name](digits.x_train.shape[1:], digits.num_classes), sparsity)
+    tfl = to_int8_tflite(model, digits.x_train[:100])
+    lowered = lower(tfl)
+    q = lowered.input_tensor
+    x = quantize_input(digits.x_test[:100], q.per_tensor_scale, q.per_tensor_zero_point)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path), run_tflm(tfl, x))
+    # the static plan never needs more than TFLM's arena
+    assert lowered.plan.arena_bytes <= tflm_arena_bytes(tfl)["total"]
+    if sparsity >= 0.9:
+        assert {c.weight_encoding for c in lowered.calls} >= {"rle"}
+        assert lowered.weight_bytes <= 0.3 * lowered.dense_weight_bytes, (lowered.weight_bytes,
+                                                                          lowered.dense_weight_bytes)
