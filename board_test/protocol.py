@@ -24,7 +24,8 @@ CRC is dropped (the device answers ERROR BAD_CRC; the host raises CrcError).
 Requests (host -> device) and their responses (device -> host: cmd | 0x80)
 -------------------------------------------------------------------------
 The host sends one request and waits for its response (or an ERROR / FAULT / BOOT frame)
-before sending the next. The device never sends while running the model.
+before sending the next. The device sends nothing else while running the model
+(except FAULT, or BOOT after a reset).
 
   0x01 PING   payload: 0..RX_MAX (=64) bytes   -> 0x81, the same payload (echo)
   0x02 INFO   payload: empty                   -> 0x82:
@@ -38,7 +39,8 @@ before sending the next. The device never sends while running the model.
                 f32 output_scale, i32 output_zero_point
                 then 4 strings, each u8 length + bytes (ASCII):
                 board name, tick unit ("cycles" | "emulated_instructions" | "ns"),
-                MODEL_NAME, MODEL_HASH (16 hex digits)
+                MODEL_NAME (cut to fit the device's 128-byte reply buffer), MODEL_HASH
+                (16 hex digits)
   0x03 LOAD   payload: exactly input_bytes int8 values (the input tensor, NHWC)
                                                -> 0x83, empty. The bytes are written into the
                 model's input buffer as they arrive; a LOAD with a bad CRC leaves no input.
@@ -49,16 +51,17 @@ before sending the next. The device never sends while running the model.
                 Needs a LOAD since the last RUN (the arena reuses the input buffer):
                 otherwise ERROR NO_INPUT.
   0x05 READ   payload: empty                   -> 0x85, output_bytes int8 values (the
-                output tensor); ERROR NO_OUTPUT if no RUN since boot.
+                output tensor); ERROR NO_OUTPUT if there was no RUN since the last LOAD (the
+                input and output buffers may share arena bytes) or since boot.
   0x06 STATS  payload: empty                   -> 0x86:
                 u32 stack_used (high-water bytes since boot, painted-stack method; 0 on host)
                 u32 stack_size
                 u32 runs        RUN count since boot
                 u32 last_ticks  ticks of the last RUN
-  0x07 CALIB  payload: u32 n                    -> 0x87: u32 ticks, u32 instructions
-                runs a loop of exactly 2*n+k instructions (Arm: `subs; bne`, k = a small
-                constant, reported in `instructions`; host: a C loop, instructions = 0)
-                and returns its ticks: checks the tick unit (1 SysTick tick = 40 emulated
+  0x07 CALIB  payload: u32 n (n >= 1)           -> 0x87: u32 ticks, u32 instructions
+                runs a loop of exactly 2*n instructions (Arm: `subs; bne`; instructions =
+                2*n; host: a C loop, instructions = 0) between two board_ticks() and returns
+                the difference: checks the tick unit (1 SysTick tick = 40 emulated
                 instructions on QEMU mps2 with -icount shift=0).
 
 Events (device -> host, unsolicited)
@@ -66,12 +69,14 @@ Events (device -> host, unsolicited)
   0xB0 BOOT   sent once after reset, after board_init():
                 u8 protocol version, then strings (u8 len + bytes): board name, MODEL_HASH.
                 A BOOT while the host waits for a response means the board reset.
-  0xEE ERROR  u8 code, u8 cmd (the request's cmd, 0 if unknown), u32 detail
+  0xEE ERROR  u8 code, u8 cmd (the offending request's cmd byte), u32 detail
                 codes: 1 BAD_CRC (detail: received crc), 2 BAD_LENGTH (detail: the allowed
                 length), 3 UNKNOWN_CMD, 4 NO_INPUT, 5 NO_OUTPUT.
-                A request whose len is larger than the device can take (RX_MAX, or
-                input_bytes for LOAD) is answered BAD_LENGTH at once, without reading its
-                payload; the device then hunts for the next sync pair.
+                The device reads a payload only if (cmd == LOAD and len == input_bytes) or
+                len <= RX_MAX; any other len is answered BAD_LENGTH at once (detail:
+                input_bytes for LOAD, RX_MAX otherwise) without reading the payload, and
+                the device hunts for the next sync pair (the skipped payload is ignored, or,
+                should it contain a sync pair, answered with ERROR BAD_CRC).
   0xFF FAULT  u32 kind (Arm: 3 = HardFault, 4 MemManage, 5 BusFault, 6 UsageFault, i.e. the
                 exception number; host: 0x100 + signal number), u32 pc, u32 lr, u32 cfsr,
                 u32 hfsr, u32 mmfar, u32 bfar (Arm: from the stacked frame and SCB; host:

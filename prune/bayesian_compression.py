@@ -23,13 +23,13 @@ from sparsemcu.errors import SparsemcuError
 from .common import (PruneResult, channel_counts, clone_sequential, copy_layer, fit, neg_kl_approx,
                      require_sequential, sparsity)
 
-LOG_SIGMA2_INIT = -8.0
+LOG_SIGMA2_INIT = -6.0
 
 
 class ChannelGate(keras.layers.Layer):
     """y = act(x * z), z ~ N(mu, sigma^2) per channel (last axis) while training."""
 
-    scale = 10.0  # log sigma^2 = scale * raw (faster learning of the dropout rate)
+    scale = 40.0  # log sigma^2 = scale * raw (faster learning of the dropout rate)
 
     def __init__(self, activation=None, threshold: float = 0.0, **kw):
         super().__init__(**kw)
@@ -83,7 +83,7 @@ def _gated(layer, is_last_dense: bool) -> bool:
 
 
 def prune_bayesian_compression(model, x, y, *, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3,
-                               kl_scale: float = 1.0, threshold: float = 0.0, finetune_epochs: int = 1,
+                               kl_scale: float = 5.0, threshold: float = 0.0, finetune_epochs: int = 1,
                                min_channels: int = 1, **_ignored) -> PruneResult:
     """Structured pruning of a trained Sequential model; returns a smaller standard model."""
     require_sequential(model, "Bayesian Compression")

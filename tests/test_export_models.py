@@ -23,7 +23,10 @@ def digits():
                                            ("mlp", 0.0), ("plain_cnn", 0.9), ("ds_cnn", 0.9),
                                            ("residual_cnn", 0.9)])
 def test_whole_model_bit_exact(name, sparsity, digits, tmp_path):
-    model = prune_by_magnitude(MODELS[name](digits.x_train.shape[1:], digits.num_classes), sparsity)
+    model = MODELS[name](digits.x_train.shape[1:], digits.num_classes)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(digits.x_train, digits.y_train, epochs=2, batch_size=64, verbose=0)  # realistic ranges
+    model = prune_by_magnitude(model, sparsity)
     tfl = to_int8_tflite(model, digits.x_train[:100])
     lowered = lower(tfl)
     q = lowered.input_tensor

@@ -2,6 +2,12 @@
  * Board support interface: what the firmware runtime (main + serial protocol) needs from
  * a board. Each board under firmware_templates/boards/<name>/ implements it, register-level,
  * no vendor HAL. The `host` board implements it on stdin/stdout for native builds.
+ *
+ * Boot order (firmware_templates/runtime/smcu_main.c): board_stack_paint(), board_init(),
+ * BOOT frame, then the protocol loop (board_test/protocol.py is the specification).
+ * Fault handlers (Arm: boards/_common/cortexm_startup.c; host: signal handlers) report through
+ * smcu_report_fault() in smcu_protocol.h: a FAULT frame plus a "FAULT pc=... lr=... cfsr=..." line.
+ * Board sources, compiler flags, memory and stack size are listed in the board's board.json.
  */
 #ifndef SMCU_BOARD_H
 #define SMCU_BOARD_H

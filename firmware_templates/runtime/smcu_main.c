@@ -296,7 +296,8 @@ int main(void) {
         rx_crc = 0;
         if (cmd == SMCU_LOAD && len == (uint32_t)(MODEL_INPUT_BYTES)) {
           dst = (uint8_t *)model_input();
-          input_loaded = 0; /* the buffer is being overwritten */
+          input_loaded = 0; /* the buffer is being overwritten ... */
+          output_valid = 0; /* ... and may share arena bytes with the output */
         } else if (len <= SMCU_RX_MAX) {
           dst = rx_buf;
         } else {

@@ -197,7 +197,7 @@ def build(model_dir, board: str | Board, jobs: int | None = None) -> BuildResult
     if objdir.exists():
         shutil.rmtree(objdir)
     objdir.mkdir()
-    defines = [f"-DSMCU_CLOCK_HZ={board.clock_hz}u"]
+    defines = [f"-DSMCU_TICK_SCALE={board.tick_scale}u"]
     cflags = [*board.cflags, *ARM_COMMON, *WARNINGS, *defines, *inc]
 
     def compile_one(s: Path) -> Path:

@@ -1,0 +1,234 @@
+"""`sparsemcu deploy`: build, flash (or start QEMU / the host executable), stream inputs over
+the serial protocol, check every output against the host reference (TFLM), report.
+
+DIR/deploy_report.json is written at every stage; a failed deploy keeps the firmware in
+DIR/build and a partial report (status "failed", the error, the samples done so far).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sparsemcu.errors import SparsemcuError
+from sparsemcu.firmware import build as build_firmware
+from sparsemcu.firmware.boards import Board, get_board
+
+from . import protocol as P
+from .client import Client
+from .reference import ModelMeta, load_reference, read_model_h
+from .transport import PipeTransport, QemuTransport, SerialTransport, Transport
+
+REPORT_NAME = "deploy_report.json"
+
+
+class MismatchError(SparsemcuError):
+    pass
+
+
+def open_transport(board: Board, build_dir: Path, port: str | None = None, do_flash: bool = True) -> Transport:
+    """Start or connect to the board. Real boards: flash (unless do_flash=False), find the port."""
+    build_dir = Path(build_dir)
+    if board.is_host:
+        return PipeTransport(build_dir / "firmware")
+    if board.is_qemu and not port:
+        q = board.qemu or {}
+        return QemuTransport(build_dir / "firmware.elf", q.get("machine", "mps2-an500"), q.get("args"),
+                             q.get("binary", "qemu-system-arm"))
+    if port:
+        if not do_flash or board.is_qemu:
+            return SerialTransport(port, baud=int(board.serial.get("baud", 115200)))
+    from .flash import find_port, flash
+    if do_flash:
+        flash(board, build_dir / "firmware.elf", build_dir / "firmware.bin", build_dir / "firmware.hex")
+        time.sleep(0.5)
+    port = port or find_port(board)
+    return SerialTransport(port, baud=int(board.serial.get("baud", 115200)))
+
+
+def prepare_inputs(meta: ModelMeta, inputs: str | Path | np.ndarray | None, data: str | None, limit: int | None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """int8 inputs [N, input_bytes], labels or None, a description."""
+    from sparsemcu.export.quant import quantize_input
+
+    labels = None
+    if data is not None:
+        from sparsemcu import datasets
+        ds = datasets.load(data)
+        x, labels, what = ds.x_test, np.asarray(ds.y_test).reshape(-1), f"{data} test split"
+    elif inputs is not None:
+        x = np.load(inputs) if not isinstance(inputs, np.ndarray) else inputs
+        what = str(inputs) if not isinstance(inputs, np.ndarray) else "given inputs"
+    else:
+        n = limit or 20
+        x = np.random.default_rng(seed).integers(-128, 128, size=(n, meta.input_bytes), dtype=np.int64).astype(np.int8)
+        what = f"{n} random int8 inputs"
+    x = np.asarray(x)
+    per_sample = x.size if x.ndim <= 1 else int(np.prod(x.shape[1:]))
+    if per_sample != meta.input_bytes:
+        raise SparsemcuError(f"inputs of shape {x.shape} ({what}) do not match the model's input of {meta.input_bytes} values "
+                             f"per sample")
+    if x.dtype != np.int8:
+        if np.issubdtype(x.dtype, np.floating):
+            x = quantize_input(x, meta.input_scale, meta.input_zero_point)
+        else:
+            raise SparsemcuError(f"inputs must be float (quantised with the model's input parameters) or int8, not {x.dtype}")
+    x = x.reshape(-1, meta.input_bytes)
+    if limit is not None:
+        x = x[:limit]
+        labels = labels[:limit] if labels is not None else None
+    if not len(x):
+        raise SparsemcuError("no inputs to deploy")
+    return x, labels, what
+
+
+def _latency(ticks: list[int], unit: str, clock_hz: int) -> dict:
+    if not ticks:
+        return {"unit": unit, "median": None, "max": None}
+    arr = np.asarray(ticks, dtype=np.float64)
+    lat = {"unit": unit, "median": float(np.median(arr)), "max": int(arr.max()), "min": int(arr.min())}
+    if unit == "cycles" and clock_hz:
+        lat["ms"] = {"median": lat["median"] * 1e3 / clock_hz, "max": lat["max"] * 1e3 / clock_hz, "clock_hz": clock_hz}
+    elif unit == "ns":
+        lat["ms"] = {"median": lat["median"] / 1e6, "max": lat["max"] / 1e6}
+    return lat
+
+
+def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, outputs: str | Path | None = None,
+           data: str | None = None, limit: int | None = None, progress: bool = True, timeout: float = 5.0,
+           run_timeout: float = 120.0, do_flash: bool = True, reference: Callable | None = None,
+           check: bool = True) -> dict:
+    """Run the deploy; returns the report dict (also in DIR/deploy_report.json). Raises SparsemcuError."""
+    model_dir = Path(model_dir)
+    board = get_board(board) if isinstance(board, str) else board
+    report_path = model_dir / REPORT_NAME
+    rep: dict = {"board": board.name, "status": "building", "error": None, "model_dir": str(model_dir),
+                 "bit_exact": None, "samples": 0, "accuracy": None, "latency": None, "ram": None, "flash_bytes": None}
+
+    def write() -> None:
+        report_path.write_text(json.dumps(rep, indent=2, default=_json_default) + "\n")
+
+    report_path.unlink(missing_ok=True)
+    meta = read_model_h(model_dir)
+    rep.update(model=meta.name, model_hash=meta.hash)
+    write()
+    firmware = model_dir / "build"
+    try:
+        res = build_firmware(model_dir, board)
+        rep["firmware"] = res.elf
+        rep["build"] = {k: v for k, v in res.to_dict().items() if k != "sections"}
+        rep["flash_bytes"] = res.flash_bytes or None
+        rep["ram"] = {"arena_bytes": meta.arena_bytes, "stack_bytes": None, "static_bytes": res.static_bytes or None,
+                      "stack_reserved_bytes": res.stack_bytes or None, "available_bytes": res.ram_available or None}
+        rep["status"] = "running"
+        write()
+
+        ref = reference
+        if ref is None and check:
+            tflm = load_reference(model_dir)
+            if tflm is not None:
+                def ref(x, _t=tflm):
+                    return _t(x, (meta.input_scale, meta.input_zero_point), (meta.output_scale, meta.output_zero_point))
+                meta.output_shape = tflm.output_shape
+        x, labels, what = prepare_inputs(meta, inputs, data, limit)
+        rep["inputs"] = what
+        rep["samples_planned"] = int(len(x))
+        write()
+
+        outs, ticks, ref_outs = [], [], []
+        with open_transport(board, firmware, port, do_flash) as t:
+            client = Client(t, timeout=timeout, run_timeout=run_timeout)
+            fresh = board.is_host or (board.is_qemu and not port)
+            info = client.connect(expect_boot=fresh, flush_bytes=0 if fresh else max(meta.input_bytes, P.RX_MAX) + 9)
+            rep["device"] = {"board": info.board, "clock_hz": info.clock_hz, "tick_unit": info.tick_unit,
+                             "transport": t.describe()}
+            if info.model_hash != meta.hash:
+                raise SparsemcuError(f"the board runs model {info.model_name} {info.model_hash}, expected {meta.hash} "
+                                     f"(flashing failed or another firmware is on it)")
+            if info.input_bytes != meta.input_bytes or info.output_bytes != meta.output_bytes:
+                raise SparsemcuError(f"board reports input/output {info.input_bytes}/{info.output_bytes} bytes, model.h says "
+                                     f"{meta.input_bytes}/{meta.output_bytes}")
+            from tqdm import tqdm
+            bar = tqdm(total=len(x), desc=f"deploy {board.name}", unit="sample", disable=not progress, leave=False)
+            try:
+                for i, xi in enumerate(x):
+                    client.context = f"sample {i}"
+                    y, tk = client.infer(xi)
+                    outs.append(y)
+                    ticks.append(tk)
+                    rep["samples"] = i + 1
+                    if ref is not None:
+                        r = np.asarray(ref(xi), np.int8).reshape(-1)
+                        ref_outs.append(r)
+                        if not np.array_equal(r, y):
+                            j = int(np.flatnonzero(r != y)[0])
+                            rep["bit_exact"] = False
+                            rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(r[j])}
+                            raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
+                                                f"(board {int(y[j])}, reference {int(r[j])})")
+                    bar.update(1)
+                    if i % 16 == 0:
+                        rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
+                        write()
+            finally:
+                bar.close()
+            client.context = "stats"
+            st = client.stats()
+        rep["bit_exact"] = True if ref is not None else None
+        rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
+        rep["ram"]["stack_bytes"] = st.stack_used if st.stack_size else None
+        if labels is not None:
+            pred = np.stack(outs).argmax(axis=1)
+            rep["accuracy"] = float(np.mean(pred == labels[: len(pred)]))
+            if ref_outs:
+                rep["accuracy_reference"] = float(np.mean(np.stack(ref_outs).argmax(axis=1) == labels[: len(pred)]))
+        if outputs is not None:
+            shape = tuple(meta.output_shape[1:]) if meta.output_shape and meta.output_shape[0] == 1 else (meta.output_bytes,)
+            np.save(outputs, np.stack(outs).reshape(len(outs), *shape).astype(np.int8))
+            rep["outputs"] = str(outputs)
+        rep["status"] = "ok"
+        write()
+        return rep
+    except SparsemcuError as exc:
+        rep["status"] = "failed"
+        rep["error"] = str(exc)
+        write()
+        where = f"firmware kept in {firmware}" if firmware.exists() else "no firmware built"
+        msg = f"{exc}; {where}, partial report {report_path}"
+        try:
+            new = type(exc)(msg)
+        except Exception:  # noqa: BLE001 - an error type with a different constructor
+            new = SparsemcuError(msg)
+        raise new from None
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def summary(rep: dict) -> str:
+    lat = rep.get("latency") or {}
+    ms = lat.get("ms")
+    ram = rep.get("ram") or {}
+    parts = [f"{rep['board']}: {rep['samples']} samples",
+             "bit-exact with TFLM" if rep.get("bit_exact") else ("NOT bit-exact" if rep.get("bit_exact") is False else "no reference")]
+    if rep.get("accuracy") is not None:
+        parts.append(f"accuracy {rep['accuracy']:.4f}" + (f" (host {rep['accuracy_reference']:.4f})" if rep.get("accuracy_reference") is not None else ""))
+    if lat.get("median") is not None:
+        parts.append(f"latency median {lat['median']:,.0f} {lat['unit']} (max {lat['max']:,})" + (f" = {ms['median']:.3f} ms" if ms else ""))
+    if ram:
+        r = [f"{k} {ram[k + '_bytes']:,} B" for k in ("arena", "stack", "static") if ram.get(k + "_bytes") is not None]
+        if r:
+            parts.append("RAM " + ", ".join(r))
+    if rep.get("flash_bytes"):
+        parts.append(f"flash {rep['flash_bytes']:,} B")
+    return "; ".join(parts)

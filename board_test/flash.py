@@ -1,0 +1,68 @@
+"""Flashing real boards and finding their serial port (ST-LINK virtual COM port)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from sparsemcu.errors import SparsemcuError
+from sparsemcu.firmware.boards import Board
+
+from .protocol import PortNotFound
+
+# ST-LINK/V2-1, V3 (VCP-capable) USB product ids; vendor 0x0483 (STMicroelectronics)
+STLINK_VID = 0x0483
+STLINK_PIDS = {0x374B, 0x374D, 0x374E, 0x374F, 0x3752, 0x3753, 0x3754}
+
+
+class FlashError(SparsemcuError):
+    pass
+
+
+def flash_commands(board: Board, elf: Path, binf: Path, hexf: Path) -> list[tuple[str, list[str]]]:
+    """Candidate (tool, argv) pairs in order of preference, from board.json `flash_tools`."""
+    tools = board.flash_tools or {}
+    subst = {"elf": str(elf), "bin": str(binf), "hex": str(hexf),
+             "origin": f"0x{board.flash['origin']:08x}" if board.flash else "0x08000000"}
+    out = []
+    for tool in ("st-flash", "openocd", "pyocd"):
+        if tool in tools:
+            out.append((tool, [a.format(**subst) for a in tools[tool]]))
+    return out
+
+
+def find_flasher(board: Board, elf: Path, binf: Path, hexf: Path) -> tuple[str, list[str]]:
+    cands = flash_commands(board, elf, binf, hexf)
+    for tool, argv in cands:
+        if shutil.which(argv[0]):
+            return tool, argv
+    names = ", ".join(t for t, _ in cands) or "none configured"
+    raise FlashError(f"no flashing tool installed for {board.name} (tried {names}; Debian: stlink-tools or openocd, "
+                     f"PyPI: pyocd)")
+
+
+def flash(board: Board, elf: Path, binf: Path, hexf: Path, timeout: float = 120.0) -> str:
+    tool, argv = find_flasher(board, elf, binf, hexf)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FlashError(f"{tool} timed out after {timeout:.0f} s flashing {board.name}") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        err = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else f"exit code {proc.returncode}")
+        raise FlashError(f"{tool} failed to flash {board.name}: {err.strip()} (board connected?)")
+    return tool
+
+
+def find_port(board: Board) -> str:
+    """The board's serial port: its USB VCP (ST-LINK for the Nucleo boards)."""
+    from serial.tools import list_ports
+
+    matches = []
+    for p in list_ports.comports():
+        desc = f"{p.description or ''} {p.manufacturer or ''} {p.product or ''}".lower()
+        if (p.vid == STLINK_VID and (p.pid in STLINK_PIDS or p.pid is None)) or "stlink" in desc or "st-link" in desc:
+            matches.append(p.device)
+    if not matches:
+        raise PortNotFound(f"no ST-LINK virtual COM port found for {board.name} (board not connected?); give --port")
+    return sorted(matches)[0]

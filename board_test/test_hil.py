@@ -1,0 +1,105 @@
+"""Hardware-in-the-loop suite: `pytest board_test --board qemu_mps2_an500` (CI, emulated
+Cortex-M7) or `pytest board_test --board nucleo_f746 [--port /dev/ttyACM0]` (a real board).
+
+Three CNNs trained on digits (depthwise-separable, residual with ADD, 90%-pruned with
+run-length sparse weights) are exported, built for the board and deployed: every output must
+equal TFLM's, on-device accuracy must equal the host's, RAM must fit the board's budget and a
+timing figure must be reported.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from sparsemcu.board_test.deploy import deploy
+from sparsemcu.board_test.models import MODEL_NAMES, export_hil_models
+from sparsemcu.firmware import get_board
+
+pytestmark = pytest.mark.hil
+
+CACHE_KEY = "sparsemcu/hil_models_v2"
+
+
+def _need_tools(board):
+    b = get_board(board)
+    if not b.is_host and not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not installed")
+    if b.is_qemu and not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm not installed")
+
+
+@pytest.fixture(scope="session")
+def hil_models(request, tmp_path_factory):
+    """{name: export dir}; the trained int8 .tflite files are cached in pytest's cache dir."""
+    cache = request.config.cache.mkdir(CACHE_KEY.replace("/", "_"))
+    return export_hil_models(cache, out_dir=tmp_path_factory.mktemp("hil"))
+
+
+@pytest.fixture(scope="session")
+def deployed(hil_models, hil_board, hil_port, hil_samples, request):
+    """{name: (board report, host report, board outputs, host outputs)}, one deploy per model."""
+    _need_tools(hil_board)
+    no_flash = request.config.getoption("--no-flash")
+    out = {}
+    for name, d in hil_models.items():
+        rep = deploy(d, hil_board, port=hil_port, data="digits", limit=hil_samples, outputs=d / "y_board.npy",
+                     progress=False, do_flash=not no_flash)
+        host_dir = d.parent / f"{name}_host"
+        shutil.copytree(d, host_dir, ignore=shutil.ignore_patterns("build", "deploy_report.json", "*.npy"))
+        host = deploy(host_dir, "host", data="digits", limit=hil_samples, outputs=host_dir / "y_host.npy", progress=False)
+        out[name] = (rep, host, np.load(d / "y_board.npy"), np.load(host_dir / "y_host.npy"))
+    return out
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bit_exact_with_tflm(deployed, name, hil_samples):
+    rep, host, y_board, y_host = deployed[name]
+    assert rep["status"] == "ok" and rep["bit_exact"] is True
+    assert rep["samples"] == hil_samples == len(y_board)
+    assert np.array_equal(y_board, y_host) and y_board.dtype == np.int8
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_accuracy_equals_host(deployed, name):
+    rep, host, _, _ = deployed[name]
+    assert rep["accuracy"] is not None
+    assert rep["accuracy"] == rep["accuracy_reference"] == host["accuracy"]
+    assert rep["accuracy"] > 0.5  # trained, not random (10 classes)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_ram_within_budget(deployed, hil_models, hil_board, name):
+    rep, _, _, _ = deployed[name]
+    board = get_board(hil_board)
+    export = json.loads((hil_models[name] / "report.json").read_text())
+    ram = rep["ram"]
+    assert ram["arena_bytes"] == export["arena_bytes"]
+    if board.is_host:
+        return
+    assert ram["static_bytes"] >= ram["arena_bytes"]
+    assert 0 < ram["stack_bytes"] < ram["stack_reserved_bytes"]
+    assert ram["static_bytes"] + ram["stack_reserved_bytes"] <= board.ram_size
+    assert rep["build"]["model_ram_bytes"] >= ram["arena_bytes"]
+    assert rep["build"]["model_flash_bytes"] >= export["weight_bytes"]
+    assert 0 < rep["flash_bytes"] <= board.flash_size
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_timing_reported(deployed, hil_board, name):
+    rep, _, _, _ = deployed[name]
+    lat = rep["latency"]
+    unit = get_board(hil_board).tick_unit
+    assert lat["unit"] == unit and lat["median"] > 0 and lat["max"] >= lat["median"]
+    if unit == "cycles":
+        assert lat["ms"]["median"] > 0
+    if unit == "emulated_instructions":
+        assert lat["max"] - lat["min"] < 0.05 * lat["median"]  # deterministic under -icount
+
+
+def test_pruned_model_is_sparse_encoded(hil_models):
+    export = json.loads((hil_models["pruned_cnn"] / "report.json").read_text())
+    assert any(layer["encoding"] == "rle" for layer in export["layers"])
+    assert export["weight_bytes"] <= 0.3 * export["dense_weight_bytes"]

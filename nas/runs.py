@@ -1,0 +1,157 @@
+"""A search run directory: per-trial artefacts, the Pareto front (JSON + PNG), and `pick`.
+
+    RUN/search.json              the search configuration (checked when resuming)
+    RUN/study.db                 Optuna SQLite storage (unless --storage was given)
+    RUN/trials/NNNN/metrics.json every objective and measurement of trial NNNN
+    RUN/trials/NNNN/trialNNNN.keras, trialNNNN.tflite   pruned Keras model, int8 TFLite
+    RUN/pareto.json, RUN/pareto.png                     feasible Pareto front
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sparsemcu.errors import SparsemcuError
+
+
+def trial_dir(run_dir: Path, number: int) -> Path:
+    return Path(run_dir) / "trials" / f"{number:04d}"
+
+
+def load_trials(run_dir: Path) -> list[dict]:
+    """Metrics of every finished trial stored in this run directory."""
+    out = []
+    for p in sorted((Path(run_dir) / "trials").glob("*/metrics.json")):
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        m["_dir"] = str(p.parent)
+        out.append(m)
+    return out
+
+
+def pareto_mask(Y: np.ndarray) -> np.ndarray:
+    """Non-dominated rows of Y (all objectives minimised)."""
+    Y = np.asarray(Y, float)
+    keep = np.ones(len(Y), bool)
+    for i in range(len(Y)):
+        dom = np.all(Y <= Y[i], axis=1) & np.any(Y < Y[i], axis=1)
+        if dom.any():
+            keep[i] = False
+    return keep
+
+
+def _usable(m: dict) -> bool:
+    return bool(m.get("feasible")) and not m.get("skipped_training") and m.get("tflite_path")
+
+
+def pick(run_dir, pick: str | int = "most-accurate") -> Path:
+    """Path of the chosen trial's int8 .tflite: 'smallest' (least flash among feasible
+    trials, ties by error), 'most-accurate' (least validation error among feasible trials,
+    ties by flash, then RAM) or a trial number (any finished trial of this run)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SparsemcuError(f"search run directory not found: {run_dir}")
+    trials = load_trials(run_dir)
+    if not trials:
+        raise SparsemcuError(f"{run_dir} holds no finished trials (trials/*/metrics.json)")
+    key = str(pick).strip().lower()
+    if key.lstrip("-").isdigit():
+        n = int(key)
+        for m in trials:
+            if int(m["trial"]) == n:
+                if not m.get("tflite_path"):
+                    raise SparsemcuError(f"trial {n} of {run_dir} has no model ({m.get('skip_reason', 'not trained')})")
+                return Path(m["_dir"]) / m["tflite_path"]
+        raise SparsemcuError(f"trial {n} is not in {run_dir} (trials here: "
+                             f"{', '.join(str(m['trial']) for m in trials)})")
+    ok = [m for m in trials if _usable(m)]
+    if not ok:
+        raise SparsemcuError(f"no feasible trial in {run_dir} ({len(trials)} trials, none within the budget)")
+    if key in ("smallest", "small"):
+        best = min(ok, key=lambda m: (m["flash_bytes"], m["val_error"], m["arena_bytes"]))
+    elif key in ("most-accurate", "most_accurate", "accurate", "best"):
+        best = min(ok, key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
+    else:
+        raise SparsemcuError(f"unknown --pick {pick!r}: use smallest, most-accurate or a trial number")
+    return Path(best["_dir"]) / best["tflite_path"]
+
+
+def front(records: list[dict], objectives=("val_error", "flash_bytes", "arena_bytes")) -> list[dict]:
+    ok = [m for m in records if m.get("feasible") and not m.get("skipped_training")]
+    if not ok:
+        return []
+    Y = np.array([[float(m[k]) for k in objectives] for m in ok])
+    mask = pareto_mask(Y)
+    return sorted([m for m, k in zip(ok, mask) if k], key=lambda m: (m["flash_bytes"], m["val_error"]))
+
+
+def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume dominated by `points` (minimisation) up to `ref`."""
+    pts = np.asarray(points, float)
+    if len(pts) == 0:
+        return 0.0
+    pts = pts[np.all(pts < ref, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    from optuna._hypervolume import compute_hypervolume
+    return float(compute_hypervolume(pts[pareto_mask(pts)], np.asarray(ref, float)))
+
+
+def write_pareto(run_dir: Path, records: list[dict], config: dict | None = None) -> dict:
+    """Write RUN/pareto.json and RUN/pareto.png from trial records (study-wide)."""
+    run_dir = Path(run_dir)
+    fr = front(records)
+    keys = ("trial", "val_error", "val_accuracy", "test_accuracy_int8", "flash_bytes", "arena_bytes", "macs",
+            "sparsity", "description", "host", "tflite_path", "_dir")
+    doc = {
+        "budget": (config or {}).get("budget"),
+        "objectives": ["val_error", "flash_bytes", "arena_bytes"],
+        "n_trials": len(records),
+        "n_feasible": sum(1 for m in records if m.get("feasible")),
+        "n_infeasible": sum(1 for m in records if not m.get("feasible")),
+        "pareto": [{k: m.get(k) for k in keys if k in m} for m in fr],
+    }
+    tmp = run_dir / "pareto.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, run_dir / "pareto.json")
+    try:
+        plot_pareto(records, run_dir / "pareto.png", title=f"{run_dir.name}: {len(records)} trials")
+    except Exception:  # plotting must never break a search
+        pass
+    return doc
+
+
+def plot_pareto(records: list[dict], path: Path, title: str = "", extra_fronts: dict | None = None) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fr_ids = {m["trial"] for m in front(records)}
+    feas = [m for m in records if m.get("feasible") and not m.get("skipped_training")]
+    infeas = [m for m in records if not m.get("feasible") and not m.get("skipped_training")]
+    for ax, xk, ck, xl, cl in ((axes[0], "flash_bytes", "arena_bytes", "flash (bytes)", "RAM (arena bytes)"),
+                               (axes[1], "arena_bytes", "flash_bytes", "RAM (arena bytes)", "flash (bytes)")):
+        if feas:
+            sc = ax.scatter([m[xk] for m in feas], [100 * m["val_error"] for m in feas],
+                            c=np.log10([max(1, m[ck]) for m in feas]), cmap="viridis", s=28, label="feasible")
+            fig.colorbar(sc, ax=ax, label=f"log10 {cl}")
+            fp = sorted([m for m in feas if m["trial"] in fr_ids], key=lambda m: m[xk])
+            ax.plot([m[xk] for m in fp], [100 * m["val_error"] for m in fp], "r.", ms=12, mfc="none",
+                    label="Pareto (3 objectives)")
+        if infeas:
+            ax.scatter([m[xk] for m in infeas], [100 * m["val_error"] for m in infeas], marker="x",
+                       c="0.6", s=20, label="over budget")
+        ax.set_xscale("log")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("validation error of int8 model (%)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,239 @@
+"""SpArSe's optimiser as an Optuna sampler: multi-objective Bayesian optimisation with
+random scalarisations (Paria et al. 2018, as used by Fedorov et al. 2019) and network
+morphism.
+
+For every suggestion:
+  1. fit one GP per objective (validation error, log flash, log RAM [, log MACs]) on the
+     completed trials (trials whose training was skipped as certainly infeasible do not
+     inform the error GP);
+  2. draw a fresh random weighting lambda ~ Dirichlet(1) and scalarise the normalised
+     objectives with the Chebyshev (max) scalarisation;
+  3. sample candidates: random points of the space and *morphs* of good earlier trials
+     (a few parameters of a Pareto-optimal feasible trial changed; the trial will inherit
+     the parent's trained weights where layer shapes match);
+  4. pick the candidate maximising the Monte-Carlo expected improvement of the
+     scalarised objective over the best feasible trial, times the GP probability that
+     flash and RAM are within the budget.
+The first `n_startup_trials` are random. Trials store the chosen parent in the user attr
+`morph_parent`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from .gp import GP
+from .space import SpaceConfig, active_names
+
+MORPH_ATTR = "morph_parent"
+
+
+class _Encoder:
+    def __init__(self, dists: dict[str, optuna.distributions.BaseDistribution]):
+        self.names = sorted(dists)
+        self.dists = dists
+        self.dim = sum(len(d.choices) if isinstance(d, CategoricalDistribution) else 1 for d in dists.values())
+
+    def encode(self, params: dict) -> np.ndarray:
+        act = active_names(params)
+        out = []
+        for n in self.names:
+            d = self.dists[n]
+            on = n in act
+            if isinstance(d, CategoricalDistribution):
+                v = np.zeros(len(d.choices))
+                if on and params.get(n) in d.choices:
+                    v[d.choices.index(params[n])] = 1.0
+                out.extend(v)
+            else:
+                if not on or n not in params:
+                    out.append(0.5)
+                    continue
+                x = float(params[n])
+                lo, hi = float(d.low), float(d.high)
+                if d.log:
+                    x, lo, hi = math.log(x), math.log(lo), math.log(hi)
+                out.append((x - lo) / (hi - lo) if hi > lo else 0.5)
+        return np.asarray(out, float)
+
+
+def _sample_value(rng: np.random.Generator, d):
+    if isinstance(d, CategoricalDistribution):
+        return d.choices[int(rng.integers(len(d.choices)))]
+    lo, hi = float(d.low), float(d.high)
+    if d.log:
+        x = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    else:
+        x = rng.uniform(lo, hi)
+    if isinstance(d, IntDistribution):
+        return int(min(d.high, max(d.low, round(x))))
+    return float(x)
+
+
+def _perturb(rng: np.random.Generator, d, value):
+    """A local move: neighbouring integer / nearby float (in log space if log) / other category."""
+    if isinstance(d, CategoricalDistribution):
+        others = [c for c in d.choices if c != value]
+        return others[int(rng.integers(len(others)))] if others else value
+    lo, hi = float(d.low), float(d.high)
+    if d.log:
+        x = math.log(value) + rng.normal(0, 0.35 * (math.log(hi) - math.log(lo)) / 2)
+        x = math.exp(min(math.log(hi), max(math.log(lo), x)))
+    else:
+        x = min(hi, max(lo, value + rng.normal(0, 0.2 * (hi - lo))))
+    if isinstance(d, IntDistribution):
+        xi = int(round(x))
+        if xi == value:
+            xi = value + (1 if rng.random() < 0.5 else -1)
+        return int(min(d.high, max(d.low, xi)))
+    return float(x)
+
+
+def _nondominated(Y: np.ndarray) -> np.ndarray:
+    n = len(Y)
+    keep = np.ones(n, bool)
+    for i in range(n):
+        if not keep[i]:
+            continue
+        dominated = np.all(Y <= Y[i], axis=1) & np.any(Y < Y[i], axis=1)
+        if dominated.any():
+            keep[i] = False
+    return keep
+
+
+class SpArSeSampler(BaseSampler):
+    def __init__(self, space: SpaceConfig | None = None, *, n_startup_trials: int = 5,
+                 n_candidates: int = 512, morph_fraction: float = 0.5, mc_samples: int = 64,
+                 constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
+                 budgets: dict[int, float] | None = None, seed: int | None = None):
+        """`budgets` maps an objective index (e.g. 1 = flash, 2 = RAM) to its upper bound, used
+        for the probability-of-feasibility factor."""
+        self._space = space or SpaceConfig()
+        self._dists = self._space.distributions()
+        self._enc = _Encoder(self._dists)
+        self._n_startup = int(n_startup_trials)
+        self._n_cand = int(n_candidates)
+        self._morph_fraction = float(morph_fraction)
+        self._mc = int(mc_samples)
+        self._constraints_func = constraints_func
+        self._budgets = dict(budgets or {})
+        self._rng = np.random.default_rng(seed)
+        self._random = RandomSampler(seed=seed)
+        self.last_choice: dict = {}
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    # -- Optuna interface -------------------------------------------------------------
+    def infer_relative_search_space(self, study, trial):
+        done = [t for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)]
+        if len(done) < self._n_startup:
+            return {}
+        return dict(self._dists)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        if self._constraints_func is not None:
+            optuna.samplers._base._process_constraints_after_trial(self._constraints_func, study, trial, state)
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        trials = [t for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+                  if t.values is not None and all(n in t.params for n in self._dists)]
+        if len(trials) < max(2, self._n_startup):
+            return {}
+        params, parent = self._suggest(study, trials)
+        if parent is not None:
+            study._storage.set_trial_user_attr(trial._trial_id, MORPH_ATTR, int(parent))
+        return {k: v for k, v in params.items() if k in search_space}
+
+    # -- the method ---------------------------------------------------------------------
+    def _objective_matrix(self, study, trials):
+        Y = np.array([t.values for t in trials], float)
+        signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions])
+        Y = Y * signs
+        # sizes are positive and span orders of magnitude: model them in log space
+        logged = np.zeros(Y.shape[1], bool)
+        for j in range(Y.shape[1]):
+            if j > 0 and np.all(Y[:, j] > 0):
+                Y[:, j] = np.log(Y[:, j])
+                logged[j] = True
+        return Y, logged
+
+    def _feasible(self, t: FrozenTrial) -> bool:
+        c = t.system_attrs.get(optuna.samplers._base._CONSTRAINTS_KEY)
+        if c is None and self._constraints_func is not None:
+            c = self._constraints_func(t)
+        return c is None or all(v <= 0 for v in c)
+
+    def _suggest(self, study, trials):
+        rng = self._rng
+        Y, logged = self._objective_matrix(study, trials)
+        X = np.stack([self._enc.encode(t.params) for t in trials])
+        m = Y.shape[1]
+        skipped = np.array([bool(t.user_attrs.get("skipped_training", False)) for t in trials])
+        gps = []
+        for j in range(m):
+            rows = ~skipped if (j == 0 and (~skipped).sum() >= 2) else np.ones(len(trials), bool)
+            gps.append(GP().fit(X[rows], Y[rows, j]))
+
+        feas = np.array([self._feasible(t) for t in trials]) & ~skipped
+        lo, hi = Y.min(0), Y.max(0)
+        span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+        lam = rng.dirichlet(np.ones(m))
+
+        def scal(V):  # V: (..., m)
+            return np.max(lam * (V - lo) / span, axis=-1)
+
+        best = scal(Y[feas]).min() if feas.any() else scal(Y).min() + 0.5
+
+        # candidates: random + morphs of good feasible trials (Pareto front first)
+        n_morph = int(self._n_cand * self._morph_fraction) if feas.any() else 0
+        cands: list[dict] = []
+        parents: list[int | None] = []
+        for _ in range(self._n_cand - n_morph):
+            cands.append({n: _sample_value(rng, d) for n, d in self._dists.items()})
+            parents.append(None)
+        if n_morph:
+            idx = np.where(feas)[0]
+            front = idx[_nondominated(Y[idx])]
+            by_scal = idx[np.argsort(scal(Y[idx]))][:5]
+            pool = np.unique(np.concatenate([front, by_scal]))
+            for _ in range(n_morph):
+                p = trials[int(pool[rng.integers(len(pool))])]
+                child = dict(p.params)
+                act = sorted(active_names(child) & set(self._dists))
+                for name in rng.choice(act, size=min(len(act), int(rng.integers(1, 4))), replace=False):
+                    child[name] = _perturb(rng, self._dists[name], child[name])
+                cands.append(child)
+                parents.append(p.number)
+        Xc = np.stack([self._enc.encode(c) for c in cands])
+        mus, sds = zip(*(gp.predict(Xc) for gp in gps))
+        mu = np.stack(mus, 1)
+        sd = np.stack(sds, 1)
+        eps = rng.standard_normal((self._mc, 1, m))
+        samples = mu[None] + sd[None] * eps                 # (S, N, m)
+        ei = np.maximum(best - scal(samples), 0.0).mean(0)  # (N,)
+        pof = np.ones(len(cands))
+        from scipy.stats import norm
+        for j, bound in self._budgets.items():
+            if j >= m or bound is None:
+                continue
+            b = math.log(bound) if logged[j] else bound
+            pof *= norm.cdf((b - mu[:, j]) / np.maximum(sd[:, j], 1e-9))
+        score = ei * pof + 1e-12 * pof  # with no improvement anywhere, prefer likely-feasible
+        k = int(np.argmax(score))
+        self.last_choice = {"ei": float(ei[k]), "pof": float(pof[k]), "weights": lam.tolist(),
+                            "parent": parents[k]}
+        return cands[k], parents[k]

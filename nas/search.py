@@ -1,0 +1,300 @@
+"""The search driver: an Optuna study over the SpArSe space with the board's budget as constraints.
+
+Storage: a SQLite file in the run directory by default (re-running the same command
+resumes: finished trials are kept, a trial whose worker died is failed and re-queued with
+the same parameters), or any Optuna RDB URL (PostgreSQL) shared by several workers,
+each running the same command (their --out may differ; each writes its own trials'
+models, and every worker writes the study-wide pareto.json).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sparsemcu.errors import SparsemcuError
+
+from . import runs
+from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Budget, TrialData, evaluate, objective_values
+from .space import SpaceConfig, suggest
+
+SAMPLERS = ("sparse", "nsga2", "tpe", "random")
+WORKER_ATTR = "worker"
+SUMMARY_ATTRS = ("val_error", "val_accuracy", "test_accuracy_int8", "flash_bytes", "weight_bytes", "arena_bytes",
+                 "macs", "nonzero_macs", "sparsity", "feasible", "constraints", "skipped_training", "description",
+                 "host", "tflite_path", "seconds")
+
+
+@dataclass
+class SearchConfig:
+    dataset: str
+    out: Path
+    trials: int
+    epochs: int = 3
+    storage: str | None = None
+    study: str = "sparsemcu"
+    sampler: str = "sparse"
+    budget: Budget = field(default_factory=Budget)
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    seed: int = 0
+    max_blocks: int = 3
+    max_filters: int = 64
+    max_train: int | None = None
+    val_fraction: float = 0.15
+    n_startup: int = 4
+    progress: bool = True
+
+    def space(self) -> SpaceConfig:
+        return SpaceConfig(max_blocks=self.max_blocks, filters=(2, max(2, self.max_filters)))
+
+    def identity(self) -> dict:
+        """What must not change when resuming or joining a study."""
+        return {"dataset": self.dataset, "objectives": list(self.objectives), "budget": self.budget.to_dict(),
+                "max_blocks": self.max_blocks, "max_filters": self.max_filters, "max_train": self.max_train,
+                "val_fraction": self.val_fraction, "epochs": self.epochs}
+
+
+def storage_url(cfg: SearchConfig) -> str:
+    return cfg.storage or f"sqlite:///{(Path(cfg.out) / 'study.db').resolve()}"
+
+
+def open_storage(url: str):
+    import optuna
+    kw = {}
+    if url.startswith("sqlite"):
+        kw["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    else:
+        kw["engine_kwargs"] = {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=60, **kw)
+    except Exception as exc:  # sqlalchemy / driver errors: one line
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        safe = url.split("@")[-1] if "@" in url else url
+        raise SparsemcuError(f"cannot open study storage {safe}: {msg}") from None
+
+
+def _constraints(ft) -> list[float]:
+    return list(ft.user_attrs.get("constraints", [0.0, 0.0]))
+
+
+def make_sampler(cfg: SearchConfig, seed: int):
+    import optuna
+    if cfg.sampler == "sparse":
+        from .sampler import SpArSeSampler
+        budgets = {}
+        for i, o in enumerate(cfg.objectives):
+            if o == "flash" and cfg.budget.max_flash:
+                budgets[i] = cfg.budget.max_flash
+            if o == "ram" and cfg.budget.max_ram:
+                budgets[i] = cfg.budget.max_ram
+        return SpArSeSampler(cfg.space(), n_startup_trials=cfg.n_startup, constraints_func=_constraints,
+                             budgets=budgets, seed=seed)
+    if cfg.sampler == "nsga2":
+        pop = max(4, min(20, cfg.trials // 3))
+        return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed, constraints_func=_constraints)
+    if cfg.sampler == "tpe":
+        return optuna.samplers.TPESampler(n_startup_trials=cfg.n_startup, seed=seed, multivariate=True,
+                                          constraints_func=_constraints)
+    if cfg.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise SparsemcuError(f"unknown sampler {cfg.sampler!r}: use one of {', '.join(SAMPLERS)}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_dead_trials(study) -> list[int]:
+    """Fail RUNNING trials whose worker process (on this host) is gone, and re-queue their
+    parameters, so that a killed search resumes where it stopped."""
+    from optuna.trial import TrialState
+    host = socket.gethostname()
+    requeued = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        w = t.user_attrs.get(WORKER_ATTR, "")
+        h, _, pid = w.rpartition(":")
+        if h != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except Exception:
+            continue  # someone else got there first
+        attrs = {"retry_of": t.number}
+        if "morph_parent" in t.user_attrs:
+            attrs["morph_parent"] = t.user_attrs["morph_parent"]
+        if t.params:
+            study.enqueue_trial(t.params, user_attrs=attrs, skip_if_exists=False)
+        requeued.append(t.number)
+    return requeued
+
+
+def _records(study) -> list[dict]:
+    from optuna.trial import TrialState
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        r = {k: t.user_attrs[k] for k in SUMMARY_ATTRS if k in t.user_attrs}
+        if "val_error" not in r:
+            continue
+        r["trial"] = t.number
+        r["_dir"] = t.user_attrs.get("dir")
+        out.append(r)
+    return out
+
+
+def _kb(n) -> str:
+    return f"{n / 1024:.1f}K" if n is not None else "?"
+
+
+def best_line(records: list[dict], limit: int = 4) -> str:
+    fr = runs.front(records)
+    if not fr:
+        return "best feasible: none yet"
+    pts = sorted(fr, key=lambda m: m["val_error"])[:limit]
+    return "best feasible: " + "  ".join(
+        f"#{m['trial']} err {100 * m['val_error']:.1f}% flash {_kb(m['flash_bytes'])} ram {_kb(m['arena_bytes'])}"
+        for m in pts) + (f"  (+{len(fr) - limit} more on the front)" if len(fr) > limit else "")
+
+
+def _check_identity(study, cfg: SearchConfig) -> None:
+    ident = cfg.identity()
+    have = study.user_attrs.get("sparsemcu_config")
+    if have is None:
+        study.set_user_attr("sparsemcu_config", ident)
+        return
+    diff = [k for k in ident if have.get(k) != ident[k]]
+    if diff:
+        k = diff[0]
+        raise SparsemcuError(f"study {cfg.study!r} was created with {k}={have.get(k)!r}, not {ident[k]!r}; "
+                             "re-run with the same settings or use another --out/--study")
+
+
+def load_data(cfg: SearchConfig) -> TrialData:
+    from sparsemcu import datasets
+    ds = datasets.load(cfg.dataset)
+    if cfg.max_train:
+        ds = ds.subset(max_train=int(cfg.max_train / (1 - cfg.val_fraction)), seed=cfg.seed)
+    xtr, ytr, xv, yv = ds.split_validation(cfg.val_fraction, seed=cfg.seed)
+    return TrialData(xtr, ytr, xv, yv, ds.x_test, ds.y_test, ds.num_classes)
+
+
+def run_search(cfg: SearchConfig, log=None) -> dict:
+    """Run (or resume / join) the search until the study has `cfg.trials` completed trials."""
+    import optuna
+    from optuna.trial import TrialState
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    if cfg.trials < 1:
+        raise SparsemcuError("--trials must be at least 1")
+    bad = [o for o in cfg.objectives if o not in OBJECTIVES]
+    if bad or cfg.objectives[0] != "error":
+        raise SparsemcuError(f"objectives must start with error and use {', '.join(OBJECTIVES)}")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(cfg)  # fail early on a bad dataset, before touching the storage
+    url = storage_url(cfg)
+    storage = open_storage(url)
+    n_before = 0
+    try:
+        existing = optuna.load_study(study_name=cfg.study, storage=storage)
+        n_before = len(existing.get_trials(deepcopy=False))
+        if len(existing.directions) != len(cfg.objectives):
+            raise SparsemcuError(f"study {cfg.study!r} has {len(existing.directions)} objectives, "
+                                 f"not {len(cfg.objectives)}")
+    except KeyError:
+        pass
+    seed = (cfg.seed * 1000003 + n_before * 7919 + os.getpid()) % (2 ** 31)
+    sampler = make_sampler(cfg, seed)
+    study = optuna.create_study(study_name=cfg.study, storage=storage, sampler=sampler, load_if_exists=True,
+                                directions=["minimize"] * len(cfg.objectives))
+    _check_identity(study, cfg)
+    config_doc = {**asdict(cfg), "out": str(out), "budget": cfg.budget.to_dict(),
+                  "storage": url if url.startswith("sqlite") else url.split("@")[-1]}
+    (out / "search.json").write_text(json.dumps(config_doc, indent=1, default=str))
+    requeued = recover_dead_trials(study)
+    if requeued:
+        log(f"resuming: trial(s) {', '.join(map(str, requeued))} lost their worker; re-queued with the same parameters")
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if done:
+        log(f"study {cfg.study!r}: {done} trial(s) already complete, target {cfg.trials}")
+    b = cfg.budget
+    log(f"budget: flash <= {b.max_flash or 'inf'} B, RAM (arena) <= {b.max_ram or 'inf'} B"
+        + (f" ({b.source})" if b.source else ""))
+
+    from tqdm import tqdm
+    host = socket.gethostname()
+    state = {"fails": 0, "last_error": ""}
+
+    def objective(trial):
+        trial.set_user_attr(WORKER_ATTR, f"{host}:{os.getpid()}")
+        params = suggest(trial, cfg.space())
+        attrs = study._storage.get_trial(trial._trial_id).user_attrs
+        parent = attrs.get("morph_parent")
+        parent_model = None
+        if parent is not None:
+            p = runs.trial_dir(out, int(parent)) / f"trial{int(parent):04d}.keras"
+            parent_model = p if p.exists() else None
+        tdir = runs.trial_dir(out, trial.number)
+        label = f"trial {trial.number}" + (f" (morph of #{parent})" if parent is not None else "")
+        bar = tqdm(total=cfg.epochs + 5, desc=label, unit="step", leave=False, disable=not cfg.progress,
+                   file=sys.stderr, dynamic_ncols=True)
+
+        def progress(stage, n=1):
+            bar.set_postfix_str(stage)
+            bar.update(n)
+        try:
+            m = evaluate(params, data, epochs=cfg.epochs, budget=cfg.budget, out_dir=tdir,
+                         trial_number=trial.number, parent_model=parent_model, seed=cfg.seed, progress=progress)
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            trial.set_user_attr("error", f"{type(exc).__name__}: {msg}"[:500])
+            raise
+        finally:
+            bar.close()
+        for k in SUMMARY_ATTRS:
+            if k in m:
+                trial.set_user_attr(k, m[k])
+        trial.set_user_attr("dir", str(tdir.resolve()))
+        return objective_values(m, cfg.objectives)
+
+    while True:
+        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if done >= cfg.trials:
+            break
+        t0 = time.time()
+        study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+        last = study.get_trials(deepcopy=False)[-1]
+        mine = [t for t in study.get_trials(deepcopy=False)
+                if t.user_attrs.get(WORKER_ATTR) == f"{host}:{os.getpid()}"]
+        last = mine[-1] if mine else last
+        records = _records(study)
+        if last.state == TrialState.FAIL:
+            state["fails"] += 1
+            err = last.user_attrs.get("error", "unknown error")
+            log(f"trial {last.number} failed: {err}")
+            if state["fails"] >= 3:
+                raise SparsemcuError(f"3 trials in a row failed; last: {err}")
+            continue
+        state["fails"] = 0
+        a = last.user_attrs
+        if a.get("skipped_training"):
+            status = "infeasible, not trained"
+        else:
+            status = "feasible" if a.get("feasible") else "over budget"
+        log(f"trial {last.number}: err {100 * a.get('val_error', 1):.1f}% flash {_kb(a.get('flash_bytes'))} "
+            f"ram {_kb(a.get('arena_bytes'))} [{status}] {time.time() - t0:.0f}s  {a.get('description', '')}")
+        runs.write_pareto(out, records, config_doc)
+        log(best_line(records))
+    records = _records(study)
+    doc = runs.write_pareto(out, records, config_doc)
+    return {"study": cfg.study, "storage": config_doc["storage"], "n_complete": len(records),
+            "pareto": doc["pareto"], "n_feasible": doc["n_feasible"], "out": str(out)}

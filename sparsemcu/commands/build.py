@@ -1,0 +1,29 @@
+"""`sparsemcu build DIR --board B`: compile an exported model with a board's firmware."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(subparsers):
+    from sparsemcu.firmware import list_boards
+    p = subparsers.add_parser("build", help="build firmware (ELF/BIN/HEX in DIR/build) for a board",
+                              description="Compile DIR/src (from `sparsemcu export`) with the firmware runtime and a "
+                                          "board into DIR/build; print flash and RAM use (and the model's share). "
+                                          "Fails if the model does not fit the board.")
+    p.add_argument("dir", help="export directory (holds src/model.c, src/model.h)")
+    p.add_argument("--board", required=True, choices=list_boards(), help="target board")
+    p.add_argument("--json", action="store_true", help="print the build result as JSON")
+    return p
+
+
+def run(args) -> int:
+    from sparsemcu.firmware import build
+    res = build(args.dir, args.board)
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=2))
+    else:
+        print(res.summary())
+        for f in (res.elf, res.bin, res.hex):
+            if f:
+                print(f"  {f}")
+    return 0

@@ -1,0 +1,42 @@
+"""`sparsemcu deploy DIR --board B`: build, flash or start the board, check outputs against TFLM."""
+from __future__ import annotations
+
+import json
+
+
+def add_parser(subparsers):
+    from sparsemcu.firmware import list_boards
+    p = subparsers.add_parser(
+        "deploy", help="build, flash/start a board and check its outputs against TFLM over the serial port",
+        description="Build DIR for the board, flash it (nucleo_f746), start QEMU (qemu_*) or the native executable "
+                    "(host), stream inputs over the serial protocol and compare every output with TFLM. "
+                    "Writes DIR/deploy_report.json (also when it fails).")
+    p.add_argument("dir", help="export directory (from `sparsemcu export`)")
+    p.add_argument("--board", required=True, choices=list_boards(), help="target board")
+    p.add_argument("--port", help="serial port (default: QEMU's pty, or the ST-LINK VCP found automatically)")
+    p.add_argument("--inputs", metavar="X.npy", help="inputs: float (quantised with the model's input parameters) or int8")
+    p.add_argument("--outputs", metavar="Y.npy", help="save the board's int8 outputs here (one row per input)")
+    p.add_argument("--data", metavar="DATASET", help="dataset name/path: run its test split and report accuracy")
+    p.add_argument("--limit", type=int, help="at most N samples (default without --inputs/--data: 20 random inputs)")
+    p.add_argument("--no-flash", action="store_true", help="real boards: do not flash, use the firmware already on it")
+    p.add_argument("--timeout", type=float, default=5.0, help="serial timeout per command in seconds (default 5)")
+    p.add_argument("--run-timeout", type=float, default=120.0, help="timeout for one inference in seconds (default 120)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def run(args) -> int:
+    from sparsemcu.board_test.deploy import deploy, summary
+    if args.inputs and args.data:
+        from sparsemcu.errors import SparsemcuError
+        raise SparsemcuError("give either --inputs or --data, not both")
+    rep = deploy(args.dir, args.board, port=args.port, inputs=args.inputs, outputs=args.outputs, data=args.data,
+                 limit=args.limit, progress=not args.no_progress, timeout=args.timeout, run_timeout=args.run_timeout,
+                 do_flash=not args.no_flash)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        print(summary(rep))
+        print(f"report: {args.dir}/deploy_report.json")
+    return 0

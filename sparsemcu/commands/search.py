@@ -1,0 +1,96 @@
+"""`sparsemcu search`: SpArSe architecture + pruning search under a board's flash/RAM budget."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from sparsemcu.errors import SparsemcuError
+
+
+def _bytes(text: str) -> int:
+    t = text.strip().lower().replace("ib", "").rstrip("b")
+    mult = 1
+    if t and t[-1] in "km":
+        mult = 1024 if t[-1] == "k" else 1024 * 1024
+        t = t[:-1]
+    try:
+        v = float(t) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r} (e.g. 65536, 64K, 1M)") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError("a budget must be positive")
+    return int(v)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "search", help="search CNN architectures + pruning (SpArSe) within a board's flash/RAM budget",
+        description="Multi-objective search (validation error of the int8 model, flash, RAM) over CNNs with "
+                    "pruning; flash and RAM are the exporter's own figures. Re-run the same command to resume; "
+                    "point several workers at one --storage URL to share a study.")
+    p.add_argument("--dataset", default="digits",
+                   help="digits | fashion_mnist | mnist | cifar10 | cifar10_binary | NAME:PATH | file.npz "
+                        "(default: digits)")
+    p.add_argument("--board", help="budget from this board's memories (e.g. nucleo_f746, qemu_mps2_an500)")
+    p.add_argument("--max-flash", type=_bytes, help="flash budget for the model in bytes (overrides --board's)")
+    p.add_argument("--max-ram", type=_bytes, help="RAM (arena) budget in bytes (overrides --board's)")
+    p.add_argument("--trials", type=int, default=20, help="completed trials in the study (default: 20)")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs per trial, and per pruning phase")
+    p.add_argument("--sampler", choices=["sparse", "nsga2", "tpe", "random"], default="sparse",
+                   help="sparse = SpArSe MOBO with random scalarisations + morphism (default); nsga2, tpe, random")
+    p.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user@host/db "
+                                     "(default: sqlite file RUN/study.db)")
+    p.add_argument("--study", default="sparsemcu", help="study name in the storage (default: sparsemcu)")
+    p.add_argument("--objectives", default="error,flash,ram",
+                   help="comma list starting with error, from error,flash,ram,macs (default: error,flash,ram)")
+    p.add_argument("--max-blocks", type=int, default=3, help="conv blocks at most (1-3, default 3)")
+    p.add_argument("--max-filters", type=int, default=64, help="filters per layer at most (default 64)")
+    p.add_argument("--max-train", type=int, help="use at most this many training images (subsample)")
+    p.add_argument("--startup", type=int, default=4, help="random trials before the model-based sampler")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="run directory (trials, pareto.json, pareto.png, study.db)")
+    return p
+
+
+def resolve_budget(board: str | None, max_flash: int | None, max_ram: int | None):
+    from sparsemcu.nas.objectives import Budget, board_budget
+    b = board_budget(board) if board else Budget()
+    if max_flash:
+        b.max_flash = max_flash
+    if max_ram:
+        b.max_ram = max_ram
+    if board and (max_flash or max_ram):
+        b.source += " (overridden by --max-flash/--max-ram)"
+    elif not board and (max_flash or max_ram):
+        b.source = "--max-flash/--max-ram"
+    return b
+
+
+def run(args) -> int:
+    warnings.filterwarnings("ignore")
+    from sparsemcu.nas.search import SearchConfig, run_search
+    if args.max_blocks < 1 or args.max_blocks > 3:
+        raise SparsemcuError("--max-blocks must be 1, 2 or 3")
+    if args.epochs < 1:
+        raise SparsemcuError("--epochs must be at least 1")
+    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
+    cfg = SearchConfig(dataset=args.dataset, out=Path(args.out), trials=args.trials, epochs=args.epochs,
+                       storage=args.storage, study=args.study, sampler=args.sampler,
+                       budget=resolve_budget(args.board, args.max_flash, args.max_ram), objectives=objectives,
+                       seed=args.seed, max_blocks=args.max_blocks, max_filters=args.max_filters,
+                       max_train=args.max_train, n_startup=args.startup, progress=not args.no_progress)
+    res = run_search(cfg)
+    print(f"{res['n_complete']} trials complete ({res['n_feasible']} feasible); Pareto front "
+          f"(validation error of the int8 model, flash, RAM):")
+    for m in res["pareto"]:
+        print(f"  trial {m['trial']:>4}: err {100 * m['val_error']:5.2f}%  flash {m['flash_bytes']:>8} B  "
+              f"ram {m['arena_bytes']:>7} B  {m.get('description', '')}")
+    if not res["pareto"]:
+        print("  (no feasible trial yet)")
+    print(f"wrote {args.out}/pareto.json, pareto.png, trials/; export with: "
+          f"sparsemcu export {args.out} --pick most-accurate|smallest|TRIAL --out DIR")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,84 @@
+"""MEAN: generated C equals TFLM element for element.
+
+Global average pooling (axes 1, 2; keep_dims true and false) over random spatial sizes and odd
+channel counts, other contiguous axis runs, the converter's quantisation and patched ones (output
+quantised exactly like the input, and much finer / coarser output scales that saturate), and a
+clear error for non-contiguous axes.
+"""
+import numpy as np
+import pytest
+
+from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.errors import SparsemcuError
+from sparsemcu.export.pipeline import lower
+from sparsemcu.export.tflite_reader import read_tflite
+from sparsemcu.tf import keras
+
+N_SAMPLES = 60
+
+
+def _gap_model(in_shape, keepdims):
+    k = keras()
+    return k.Sequential([k.layers.Input(in_shape), k.layers.GlobalAveragePooling2D(keepdims=keepdims)])
+
+
+def _mean_model(in_shape, axes, keepdims):
+    k = keras()
+    from sparsemcu.tf import tensorflow
+    tf = tensorflow()
+    inp = k.layers.Input(in_shape)
+    out = k.layers.Lambda(lambda t: tf.reduce_mean(t, axis=axes, keepdims=keepdims))(inp)
+    return k.Model(inp, out)
+
+
+def patch_output_quant(tflite_bytes: bytes, scale: float | None = None, zero_point: int | None = None) -> bytes:
+    """Re-quantise the model output tensor (default: exactly like the model input)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as fb
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
+    sg = model.subgraphs[0]
+    qi, qo = sg.tensors[sg.inputs[0]].quantization, sg.tensors[sg.outputs[0]].quantization
+    qo.scale = [float(qi.scale[0]) if scale is None else scale]
+    qo.zeroPoint = [int(qi.zeroPoint[0]) if zero_point is None else zero_point]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _random_gap_case(seed):
+    rng = np.random.default_rng(3000 + seed)
+    return (int(rng.integers(1, 14)), int(rng.integers(1, 14)), int(rng.choice([1, 3, 5, 7, 16]))), bool(seed % 2)
+
+
+GAP_CASES = [_random_gap_case(s) for s in range(5)] + [((16, 16, 3), False), ((2, 1, 9), True)]
+
+
+@pytest.mark.parametrize("case", range(len(GAP_CASES)))
+def test_global_average_pool_bit_exact(case, tmp_path):
+    in_shape, keepdims = GAP_CASES[case]
+    tfl = to_int8_tflite(_gap_model(in_shape, keepdims), seed=case)
+    nodes = [n for n in read_tflite(tfl).nodes if n.op == "MEAN"]
+    assert len(nodes) == 1
+    x = random_int8(in_shape, N_SAMPLES, seed=case)
+    for variant, model in (("converter", tfl), ("same quant", patch_output_quant(tfl)),
+                           ("fine output", patch_output_quant(tfl, 0.002, -7)),
+                           ("coarse output", patch_output_quant(tfl, 0.9, 100))):
+        ref = run_tflm(model, x)
+        got = run_generated(model, x, tmp_path / variant.replace(" ", "_"))
+        np.testing.assert_array_equal(got, ref, err_msg=f"{variant} {GAP_CASES[case]}")
+
+
+@pytest.mark.parametrize("in_shape,axes,keepdims", [((5, 6, 7), [3], False), ((4, 5, 6), [1], True),
+                                                    ((3, 4, 5), [2, 3], False)])
+def test_mean_other_contiguous_axes_bit_exact(in_shape, axes, keepdims, tmp_path):
+    tfl = to_int8_tflite(_mean_model(in_shape, axes, keepdims), seed=1)
+    nodes = [n for n in read_tflite(tfl).nodes if n.op == "MEAN"]
+    assert len(nodes) == 1
+    x = random_int8(in_shape, N_SAMPLES, seed=2)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path), run_tflm(tfl, x))
+
+
+def test_mean_non_contiguous_axes_fails_clearly():
+    tfl = to_int8_tflite(_mean_model((4, 5, 6), [1, 3], False), seed=1)
+    with pytest.raises(SparsemcuError, match="MEAN over axes"):
+        lower(tfl)

@@ -1,0 +1,67 @@
+"""MAX_POOL_2D and AVERAGE_POOL_2D: generated C equals TFLM element for element.
+
+Random shapes (odd channel counts), pool sizes, strides (1-3), SAME/VALID (SAME windows at the
+border cover fewer elements: AVG divides by the in-image count). The converter does not fuse an
+activation into int8 pooling, so the RELU/RELU6 cases patch fused_activation_function into the
+flatbuffer; TFLM honours it, and so must the kernels.
+"""
+import numpy as np
+import pytest
+
+from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.export.tflite_reader import read_tflite
+from sparsemcu.tf import keras
+
+N_SAMPLES = 50
+ACT_CODES = {None: 0, "relu": 1, "relu6": 3}
+
+
+def _random_case(seed):
+    rng = np.random.default_rng(2000 + seed)
+    p_h, p_w = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    strides = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    padding = str(rng.choice(["same", "valid"]))
+    h, w = int(rng.integers(p_h, 13)), int(rng.integers(p_w, 13))
+    c = int(rng.choice([1, 3, 5, 8]))
+    return (h, w, c), (p_h, p_w), strides, padding, [None, "relu", "relu6"][seed % 3]
+
+
+CASES = [_random_case(s) for s in range(6)] + [
+    ((9, 9, 3), (3, 3), (2, 2), "same", None),
+    ((7, 6, 5), (2, 2), (2, 2), "same", "relu6"),
+    ((5, 8, 1), (5, 8), (1, 1), "valid", "relu"),  # one global window
+    ((4, 4, 2), (3, 3), (1, 1), "same", None),   # windows clipped on every side
+]
+
+
+def patch_activation(tflite_bytes: bytes, op_name: str, act_code: int) -> bytes:
+    """Set fused_activation_function of every `op_name` operator in the flatbuffer."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as fb
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    for op in model.subgraphs[0].operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if names[max(code.builtinCode, code.deprecatedBuiltinCode)] == op_name:
+            op.builtinOptions.fusedActivationFunction = act_code
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_pool2d_bit_exact(kind, case, tmp_path):
+    k = keras()
+    in_shape, pool, strides, padding, act = CASES[case]
+    layer = (k.layers.MaxPooling2D if kind == "max" else k.layers.AveragePooling2D)(pool, strides, padding)
+    model = k.Sequential([k.layers.Input(in_shape), layer])
+    tfl = to_int8_tflite(model, seed=case)
+    op = "MAX_POOL_2D" if kind == "max" else "AVERAGE_POOL_2D"
+    if act is not None:
+        tfl = patch_activation(tfl, op, ACT_CODES[act])
+    nodes = [n for n in read_tflite(tfl).nodes if n.op == op]
+    assert len(nodes) == 1 and nodes[0].options["fused_activation_function"] == ACT_CODES[act]
+    x = random_int8(in_shape, N_SAMPLES, seed=case)
+    ref = run_tflm(tfl, x)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path), ref, err_msg=str(CASES[case]))

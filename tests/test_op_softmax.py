@@ -1,0 +1,114 @@
+"""SOFTMAX int8 -> int8: generated C equals TFLM element for element.
+
+Many random and structured inputs (ties, constant rows, one-hot, extremes) over several input
+scales (set by the calibration range), row lengths from 1 to 100, several rows at once (softmax
+over the last axis of a rank-3 tensor), and beta != 1 (patched into the flatbuffer).
+"""
+import numpy as np
+import pytest
+
+from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.export.ops.softmax import softmax_scalars
+from sparsemcu.export.tflite_reader import read_tflite
+from sparsemcu.tf import keras
+
+N_RANDOM = 300
+
+
+def patch_beta(tflite_bytes: bytes, beta: float) -> bytes:
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as fb
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    for op in model.subgraphs[0].operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if names[max(code.builtinCode, code.deprecatedBuiltinCode)] == "SOFTMAX":
+            op.builtinOptions.beta = beta
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _inputs(shape, seed):
+    """Random int8 plus structured rows: constant rows, one-hot maxima, ties, narrow ranges."""
+    rng = np.random.default_rng(seed)
+    x = [random_int8(shape, N_RANDOM, seed=seed)]
+    for v in (-128, -1, 0, 127):
+        x.append(np.full((1, *shape), v, np.int8))
+    one_hot = np.full((8, *shape), -128, np.int8)
+    for i in range(8):
+        one_hot[i, ..., rng.integers(0, shape[-1])] = rng.integers(-127, 128)
+    x.append(one_hot)
+    centre = rng.integers(-100, 100, size=(40, *[1] * len(shape)))
+    x.append(np.clip(centre + rng.integers(-6, 7, size=(40, *shape)), -128, 127).astype(np.int8))  # near-ties
+    return np.concatenate(x)
+
+
+def _softmax_tflite(shape, calib_range, seed):
+    k = keras()
+    model = k.Sequential([k.layers.Input(shape), k.layers.Softmax()])
+    calib = np.random.default_rng(seed).uniform(-calib_range, calib_range, size=(64, *shape)).astype(np.float32)
+    return to_int8_tflite(model, calib)
+
+
+CASES = [  # (shape, calibration range -> input scale, beta)
+    ((10,), 4.0, 1.0),
+    ((1,), 1.0, 1.0),
+    ((2,), 0.3, 1.0),
+    ((33,), 12.0, 1.0),
+    ((100,), 40.0, 1.0),
+    ((4, 7), 2.0, 1.0),
+    ((3, 2, 5), 8.0, 1.0),
+    ((17,), 3.0, 0.37),
+    ((9,), 5.0, 2.5),
+    ((12,), 0.05, 1.0),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_softmax_bit_exact(case, tmp_path):
+    shape, calib_range, beta = CASES[case]
+    tfl = _softmax_tflite(shape, calib_range, seed=case)
+    if beta != 1.0:
+        tfl = patch_beta(tfl, beta)
+    nodes = [n for n in read_tflite(tfl).nodes if n.op == "SOFTMAX"]
+    assert len(nodes) == 1 and abs(nodes[0].options["beta"] - beta) < 1e-6
+    x = _inputs(shape, seed=case)
+    ref = run_tflm(tfl, x)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path), ref, err_msg=str(CASES[case]))
+
+
+def test_softmax_scalars_match_tflite_recipe():
+    """PreprocessSoftmaxScaling / CalculateInputRadius spot values (input_scale 1/16, beta 1)."""
+    sc = softmax_scalars(1.0, 1.0 / 16)  # real = 2^22 -> Q31 2^30, shift 23
+    assert sc == {"input_mult": 1 << 30, "input_left_shift": 23, "diff_min": -((31 << 26) >> 23)}
+    big = softmax_scalars(1e9, 1.0)  # capped at 2^31 - 1
+    assert big["input_left_shift"] == 31 and big["diff_min"] == 0
+
+
+def patch_input_scale(tflite_bytes: bytes, scale: float, zero_point: int) -> bytes:
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as fb
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
+    sg = model.subgraphs[0]
+    q = sg.tensors[sg.inputs[0]].quantization
+    q.scale, q.zeroPoint = [scale], [zero_point]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.fixture(scope="module")
+def softmax_13():
+    return _softmax_tflite((13,), 3.0, seed=99)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_softmax_random_input_scales_bit_exact(seed, softmax_13, tmp_path):
+    """One converted model, its input quantisation and beta re-drawn: scales from 1e-3 to 4."""
+    rng = np.random.default_rng(6000 + seed)
+    scale = float(np.float32(10 ** rng.uniform(-3, 0.6)))
+    beta = float(np.float32([1.0, 1.0, 0.5, 1.7][seed % 4]))
+    tfl = patch_beta(patch_input_scale(softmax_13, scale, int(rng.integers(-128, 128))), beta)
+    x = _inputs((13,), seed=seed)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path), run_tflm(tfl, x), err_msg=f"{scale} {beta}")

@@ -1,0 +1,119 @@
+"""`sparsemcu search` end to end on digits (tiny space, 1 epoch): run-dir layout, footprint
+as the one source of flash/RAM, and the budget: infeasible trials are recorded as such and
+never reported (Pareto front, pick, live line) as feasible."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sparsemcu.cli import main
+from sparsemcu.errors import SparsemcuError
+from sparsemcu.nas import runs
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+TINY = ["--dataset", "digits", "--epochs", "1", "--max-blocks", "1", "--max-filters", "8", "--startup", "2",
+        "--no-progress"]
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((run / "trials").glob("*/metrics.json"))]
+
+
+def _fabricate(run: Path, rows):
+    for i, (err, flash, ram, feasible) in enumerate(rows):
+        d = runs.trial_dir(run, i)
+        d.mkdir(parents=True)
+        (d / f"trial{i:04d}.tflite").write_bytes(b"x")
+        (d / "metrics.json").write_text(json.dumps({
+            "trial": i, "val_error": err, "flash_bytes": flash, "arena_bytes": ram, "feasible": feasible,
+            "skipped_training": False, "tflite_path": f"trial{i:04d}.tflite"}))
+
+
+def test_pick_ignores_infeasible_points(tmp_path):
+    _fabricate(tmp_path, [(0.01, 900, 90, False),   # most accurate and smallest, but over budget
+                          (0.05, 2000, 300, True),
+                          (0.10, 1000, 200, True),
+                          (0.05, 2500, 100, True)])
+    assert runs.pick(tmp_path, "most-accurate").name == "trial0001.tflite"  # ties -> less flash
+    assert runs.pick(tmp_path, "smallest").name == "trial0002.tflite"
+    assert runs.pick(tmp_path, "0").name == "trial0000.tflite"             # explicit number: any trial
+    with pytest.raises(SparsemcuError, match="not in"):
+        runs.pick(tmp_path, "17")
+    with pytest.raises(SparsemcuError):
+        runs.pick(tmp_path, "largest")
+    fr = runs.front(runs.load_trials(tmp_path))
+    assert {m["trial"] for m in fr} == {1, 2, 3}
+
+
+def test_pick_without_feasible_trial_is_an_error(tmp_path):
+    _fabricate(tmp_path, [(0.01, 900, 90, False)])
+    with pytest.raises(SparsemcuError, match="no feasible"):
+        runs.pick(tmp_path, "smallest")
+
+
+def test_search_budget_and_run_dir(tmp_path, capsys):
+    from sparsemcu.export.pipeline import footprint
+    run = tmp_path / "run"
+    max_flash, max_ram = 4000, 700
+    assert main(["search", *TINY, "--trials", "4", "--max-flash", str(max_flash), "--max-ram", str(max_ram),
+                 "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out
+    ms = _metrics(run)
+    assert len(ms) >= 4
+    for m in ms:
+        feasible = m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram
+        assert m["feasible"] == feasible, m
+        if m.get("tflite_path"):
+            tfl = (run / "trials" / f"{m['trial']:04d}" / m["tflite_path"]).read_bytes()
+            fp = footprint(tfl)  # the exporter's figures, nothing estimated
+            assert (fp["flash_bytes"], fp["arena_bytes"]) == (m["flash_bytes"], m["arena_bytes"])
+            assert (run / "trials" / f"{m['trial']:04d}" / m["keras_path"]).exists()
+    doc = json.loads((run / "pareto.json").read_text())
+    assert (run / "pareto.png").stat().st_size > 1000
+    assert doc["budget"]["max_flash"] == max_flash and doc["budget"]["max_ram"] == max_ram
+    for p in doc["pareto"]:
+        assert p["flash_bytes"] <= max_flash and p["arena_bytes"] <= max_ram
+    if any(m["feasible"] for m in ms):
+        for how in ("smallest", "most-accurate"):
+            chosen = runs.pick(run, how)
+            m = json.loads((chosen.parent / "metrics.json").read_text())
+            assert m["feasible"] and m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram
+    # re-running the same command with the same target does no new trial (resume semantics)
+    n = len(ms)
+    assert main(["search", *TINY, "--trials", "4", "--max-flash", str(max_flash), "--max-ram", str(max_ram),
+                 "--out", str(run)]) == 0
+    assert len(_metrics(run)) == n
+
+
+def test_search_where_nothing_fits(tmp_path, capsys):
+    run = tmp_path / "run"
+    # 100 bytes of RAM cannot hold the 64-byte input and any conv output: every trial infeasible
+    assert main(["search", *TINY, "--trials", "3", "--max-ram", "100", "--out", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert "no feasible trial yet" in captured.out
+    assert "best feasible: none yet" in captured.err
+    ms = _metrics(run)
+    assert len(ms) == 3 and not any(m["feasible"] for m in ms)
+    assert json.loads((run / "pareto.json").read_text())["pareto"] == []
+    with pytest.raises(SparsemcuError, match="no feasible"):
+        runs.pick(run, "most-accurate")
+    # the lead's `sparsemcu export RUN --pick` reports it in one line
+    assert main(["export", str(run), "--out", str(tmp_path / "exp")]) == 2
+    assert "no feasible" in capsys.readouterr().err
+
+
+def test_search_rejects_a_changed_setting_on_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["search", *TINY, "--trials", "1", "--max-ram", "100", "--out", str(run)]) == 0
+    assert main(["search", *TINY, "--trials", "2", "--max-ram", "200", "--out", str(run)]) == 2
+    assert "created with budget" in capsys.readouterr().err
+
+
+def test_bad_dataset_is_one_line(tmp_path, capsys):
+    assert main(["search", "--dataset", "nope", "--trials", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sparsemcu search: error: unknown dataset") and "\n" not in err
