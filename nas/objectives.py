@@ -143,6 +143,16 @@ def inherit_weights(model, parent_path: Path) -> int:
     return n
 
 
+def _one_channel(cand):
+    import copy
+    c = copy.deepcopy(cand)
+    for b in c.blocks:
+        for l in b.layers:
+            l.filters, l.reduce = 1, 1
+    c.dense = [1 for _ in c.dense]
+    return c
+
+
 def evaluate(params: dict, data: TrialData, *, epochs: int, budget: Budget, out_dir: Path,
              trial_number: int, parent_model: Path | None = None, seed: int = 0,
              progress: Callable[[str, int], None] | None = None) -> dict:
@@ -188,6 +198,13 @@ def evaluate(params: dict, data: TrialData, *, epochs: int, budget: Budget, out_
             skip_reason = f"arena {fp0['arena_bytes']} B > {budget.max_ram} B (no channel pruning)"
         elif budget.max_flash and cand.prune == "none" and fp0["flash_bytes"] > budget.max_flash:
             skip_reason = f"flash {fp0['flash_bytes']} B > {budget.max_flash} B (no pruning)"
+        elif budget.max_ram and cand.prune == "bc" and fp0["arena_bytes"] > budget.max_ram:
+            # Bayesian Compression keeps >= 1 channel per layer: measure that smallest model
+            _, fp1 = quantize_and_measure(build_model(_one_channel(cand), shape, data.num_classes),
+                                          data.calib[:16])
+            if fp1["arena_bytes"] > budget.max_ram:
+                skip_reason = (f"arena {fp1['arena_bytes']} B > {budget.max_ram} B even with one channel "
+                               "per layer")
         if skip_reason:
             metrics.update(fp0)
     if skip_reason:

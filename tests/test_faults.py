@@ -26,13 +26,7 @@ needs_qemu = pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shuti
 QEMU = "qemu_mps2_an500"
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("faults")
-    return {k: root / k for k in ("ok", "trap", "reset", "hang")}
-
-
-def fresh(models, kind, tmp_path):
+def fresh(kind, tmp_path):
     return dummy.write_dummy_model(tmp_path / kind, kind)
 
 
@@ -49,8 +43,8 @@ def assert_failed_deploy(d, exc, *fragments):
 
 
 # ------------------------------------------------------------------ serial timeout
-def test_serial_timeout_host(models, tmp_path):
-    d = fresh(models, "hang", tmp_path)
+def test_serial_timeout_host(tmp_path):
+    d = fresh("hang", tmp_path)
     with pytest.raises(P.SerialTimeout) as e:
         deploy(d, "host", limit=3, run_timeout=1.0, progress=False)
     rep = assert_failed_deploy(d, e.value, "no answer to RUN within 1.0 s", "(sample 0)")
@@ -58,8 +52,8 @@ def test_serial_timeout_host(models, tmp_path):
 
 
 @needs_qemu
-def test_serial_timeout_qemu(models, tmp_path):
-    d = fresh(models, "hang", tmp_path)
+def test_serial_timeout_qemu(tmp_path):
+    d = fresh("hang", tmp_path)
     with pytest.raises(P.SerialTimeout) as e:
         deploy(d, QEMU, limit=3, run_timeout=1.0, progress=False)
     assert_failed_deploy(d, e.value, "no answer to RUN within 1.0 s", "QEMU mps2-an500")
@@ -118,23 +112,23 @@ def test_crc_error_from_board_and_to_board(tmp_path):
 
 # ------------------------------------------------------------------ reset / hard fault mid-run
 @needs_qemu
-def test_board_reset_mid_run_qemu(models, tmp_path):
-    d = fresh(models, "reset", tmp_path)
+def test_board_reset_mid_run_qemu(tmp_path):
+    d = fresh("reset", tmp_path)
     with pytest.raises(P.BoardReset) as e:
         deploy(d, QEMU, limit=3, progress=False)
     assert_failed_deploy(d, e.value, "board reset (BOOT frame) during RUN (sample 0)")
 
 
-def test_board_reset_mid_run_host(models, tmp_path):
-    d = fresh(models, "reset", tmp_path)
+def test_board_reset_mid_run_host(tmp_path):
+    d = fresh("reset", tmp_path)
     with pytest.raises(P.BoardReset) as e:
         deploy(d, "host", limit=3, progress=False)
     assert_failed_deploy(d, e.value, "board reset", "during RUN (sample 0)")
 
 
 @needs_qemu
-def test_hard_fault_mid_run_qemu(models, tmp_path):
-    d = fresh(models, "trap", tmp_path)
+def test_hard_fault_mid_run_qemu(tmp_path):
+    d = fresh("trap", tmp_path)
     with pytest.raises(P.BoardFault) as e:
         deploy(d, QEMU, limit=3, progress=False)
     rep = assert_failed_deploy(d, e.value, "board HardFault pc=0x", "cfsr=0x00010000", "during RUN (sample 0)")
@@ -165,8 +159,8 @@ def test_fault_text_line_on_the_wire(tmp_path):
         c.close()
 
 
-def test_crash_mid_run_host(models, tmp_path):
-    d = fresh(models, "trap", tmp_path)
+def test_crash_mid_run_host(tmp_path):
+    d = fresh("trap", tmp_path)
     with pytest.raises(P.BoardFault) as e:
         deploy(d, "host", limit=3, progress=False)
     assert_failed_deploy(d, e.value, "crashed with SIGILL", "during RUN (sample 0)")
@@ -201,8 +195,8 @@ def test_qemu_cannot_start(tmp_path):
 
 # ------------------------------------------------------------------ ports and flashing
 @pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
-def test_missing_port(models, tmp_path, capsys):
-    d = fresh(models, "ok", tmp_path)
+def test_missing_port(tmp_path, capsys):
+    d = fresh("ok", tmp_path)
     with pytest.raises(P.PortNotFound) as e:
         deploy(d, "nucleo_f746", port="/dev/ttyNOSUCHPORT", do_flash=False, progress=False)
     assert_failed_deploy(d, e.value, "serial port /dev/ttyNOSUCHPORT does not exist")
@@ -215,8 +209,8 @@ def test_missing_port(models, tmp_path, capsys):
 
 @pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
 @pytest.mark.skipif(any(shutil.which(t) for t in ("st-flash", "openocd", "pyocd")), reason="a flashing tool is installed")
-def test_no_board_attached_says_what_is_missing(models, tmp_path):
-    d = fresh(models, "ok", tmp_path)
+def test_no_board_attached_says_what_is_missing(tmp_path):
+    d = fresh("ok", tmp_path)
     with pytest.raises(FlashError) as e:
         deploy(d, "nucleo_f746", progress=False)
     assert_failed_deploy(d, e.value, "no flashing tool installed for nucleo_f746", "st-flash", str(d / "build"))
