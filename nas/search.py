@@ -62,19 +62,45 @@ def storage_url(cfg: SearchConfig) -> str:
     return cfg.storage or f"sqlite:///{(Path(cfg.out) / 'study.db').resolve()}"
 
 
+def normalise_url(url: str) -> str:
+    """postgresql:// (or postgres://) -> an installed driver: SQLAlchemy 2.1 defaults to psycopg 3,
+    the project installs psycopg2 (psycopg2-binary)."""
+    import importlib.util
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            rest = url[len(scheme):]
+            if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+                return "postgresql+psycopg2://" + rest
+            return "postgresql://" + rest
+    return url
+
+
 def open_storage(url: str):
     import optuna
+    url = normalise_url(url)
     kw = {}
     if url.startswith("sqlite"):
         kw["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     else:
         kw["engine_kwargs"] = {"pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=10, grace_period=60, **kw)
-    except Exception as exc:  # sqlalchemy / driver errors: one line
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        safe = url.split("@")[-1] if "@" in url else url
-        raise SparsemcuError(f"cannot open study storage {safe}: {msg}") from None
+    import random
+    # Several workers starting together on an empty database race to create Optuna's tables:
+    # the loser gets a unique-violation error and simply retries once the tables exist.
+    for attempt in range(6):
+        try:
+            # a worker that stops heart-beating for 60 s (another machine died) has its trial failed
+            # and re-queued once with the same parameters by whichever worker notices first
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=10, grace_period=60,
+                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1), **kw)
+        except Exception as exc:  # sqlalchemy / driver errors: one line
+            race = any(k in str(exc) for k in ("duplicate key", "already exists", "UniqueViolation"))
+            if attempt < 5 and race:
+                time.sleep(0.5 + random.random() * (attempt + 1))
+                continue
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            safe = url.split("@")[-1] if "@" in url else url
+            raise SparsemcuError(f"cannot open study storage {safe}: {msg}") from None
 
 
 def _constraints(ft) -> list[float]:

@@ -72,7 +72,7 @@ def pg_url():
         con.autocommit = True
         con.cursor().execute("CREATE DATABASE smcu")
         con.close()
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/smcu"
+        yield f"postgresql://postgres@127.0.0.1:{port}/smcu"
     finally:
         subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
@@ -96,7 +96,8 @@ def test_two_workers_share_one_study(pg_url, tmp_path):
     for p, (so, se) in zip(procs, results):
         assert p.returncode == 0, se[-3000:]
 
-    study = optuna.load_study(study_name="shared", storage=pg_url)
+    from sparsemcu.nas.search import normalise_url
+    study = optuna.load_study(study_name="shared", storage=normalise_url(pg_url))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     # each worker stops once the study holds `trials` completed trials (at most one extra in flight each)
     assert trials <= len(complete) <= trials + 1
