@@ -47,13 +47,18 @@ def keras_to_int8_tflite(model, calib_x: np.ndarray, max_samples: int = 200) -> 
         for x in samples:
             yield [x[None, ...]]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # A batch-1 signature: with a dynamic batch a Keras Reshape/Flatten becomes SHAPE/STRIDED_SLICE ops.
+    spec = tf.TensorSpec((1, *expected), tf.float32)
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
+    from sparsemcu.tf import quiet_stderr
     try:
-        return bytes(converter.convert())
+        with quiet_stderr():  # the converter's C++ progress lines
+            return bytes(converter.convert())
     except Exception as exc:
         raise SparsemcuError(f"int8 conversion failed: {str(exc).splitlines()[0]}") from None

@@ -22,6 +22,7 @@ from sparsemcu.errors import SparsemcuError
 
 OBJECTIVES = {"error": "val_error", "flash": "flash_bytes", "ram": "arena_bytes", "macs": "macs"}
 DEFAULT_OBJECTIVES = ("error", "flash", "ram")
+QAT_TRIGGER = 0.02  # int8 validation accuracy this far below float -> quantisation-aware fine-tuning
 
 
 @dataclass
@@ -240,6 +241,17 @@ def evaluate(params: dict, data: TrialData, *, epochs: int, budget: Budget, out_
     step("quantize")
     metrics.update({k: int(v) for k, v in fp.items()})
     val_acc = int8_accuracy(tfl, data.x_val, data.y_val)
+    if metrics["val_accuracy_float"] - val_acc > QAT_TRIGGER:
+        # int8 lost accuracy: quantisation-aware fine-tuning (zeros preserved), keep it if it helps
+        from sparsemcu.prune.qat import qat_finetune
+        qm = qat_finetune(model, x, y, epochs=1, batch_size=cand.batch_size, lr=cand.lr / 5)
+        tfl_q, fp_q = quantize_and_measure(qm, data.calib)
+        acc_q = int8_accuracy(tfl_q, data.x_val, data.y_val)
+        metrics["qat"] = {"int8_val_accuracy_before": val_acc, "int8_val_accuracy_after": acc_q,
+                          "kept": acc_q > val_acc}
+        if acc_q > val_acc:
+            model, tfl, fp, val_acc = qm, tfl_q, fp_q, acc_q
+            metrics.update({k: int(v) for k, v in fp.items()})
     test_acc = int8_accuracy(tfl, data.x_test, data.y_test) if len(data.x_test) else None
     step("evaluate")
     flash, ram = int(fp["flash_bytes"]), int(fp["arena_bytes"])

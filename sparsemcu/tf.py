@@ -9,7 +9,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 @contextlib.contextmanager
-def _stderr_to_devnull():
+def quiet_stderr():
     try:
         saved = os.dup(2)
     except OSError:
@@ -26,7 +26,7 @@ def _stderr_to_devnull():
 
 def tensorflow():
     """The tensorflow module, imported with the C++ banner silenced."""
-    with _stderr_to_devnull():
+    with quiet_stderr():
         import tensorflow as tf
         tf.get_logger().setLevel("ERROR")
     return tf

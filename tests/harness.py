@@ -1,7 +1,6 @@
 """Shared test helpers: Keras -> int8 TFLite, the TFLM oracle, and generated C run natively."""
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -21,7 +20,7 @@ CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-functio
 
 
 def to_int8_tflite(model, calib_x: np.ndarray | None = None, seed: int = 0) -> bytes:
-    """Full-int8 conversion; without calib_x, uniform random calibration data in [0, 1)."""
+    """Full-int8 conversion; without calib_x, uniform random calibration data in [-1, 1)."""
     if calib_x is None:
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
         calib_x = np.random.default_rng(seed).uniform(-1, 1, size=(64, *shape)).astype(np.float32)
@@ -90,15 +89,3 @@ def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, force_encod
 
 def random_int8(shape, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape), dtype=np.int64).astype(np.int8)
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)

@@ -82,6 +82,11 @@ def test_search_budget_and_run_dir(tmp_path, capsys):
             chosen = runs.pick(run, how)
             m = json.loads((chosen.parent / "metrics.json").read_text())
             assert m["feasible"] and m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram
+        # `sparsemcu export RUN --pick smallest` exports that trial with the same flash figure
+        exp = run.parent / "exp"
+        assert main(["export", str(run), "--pick", "smallest", "--out", str(exp)]) == 0
+        chosen = json.loads((runs.pick(run, "smallest").parent / "metrics.json").read_text())
+        assert str(chosen["flash_bytes"]) in capsys.readouterr().out
     # re-running the same command with the same target does no new trial (resume semantics)
     n = len(ms)
     assert main(["search", *TINY, "--trials", "4", "--max-flash", str(max_flash), "--max-ram", str(max_ram),

@@ -11,8 +11,8 @@ typedef struct {
   int32_t input_offset;  /* -input zero point */
   int32_t output_offset; /* output zero point */
   int32_t act_min, act_max;
-  const int8_t *weights;     /* dense: [out_c][k_h][k_w][in_c]; rle: the entry values */
-  const uint16_t *rle_count; /* rle: entries per output channel; dense: NULL */
+  const int8_t *weights;     /* dense: [out_c][k_h][k_w][in_c]; rle: entry values (export/encoder.py) */
+  int32_t rle_entries;       /* rle: number of entries in the layer's stream; dense: 0 */
   const uint8_t *rle_skip;   /* rle: zeros skipped before each entry; dense: NULL */
   const int32_t *bias;       /* [out_c] */
   const int32_t *mult;       /* [out_c] Q31 multipliers */

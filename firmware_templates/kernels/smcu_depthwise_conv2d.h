@@ -16,7 +16,7 @@ typedef struct {
   /* dense: [out_c][k_h][k_w] (TFLite's [1][k_h][k_w][out_c] transposed: one row per output channel);
    * rle: the entry values of those rows */
   const int8_t *weights;
-  const uint16_t *rle_count; /* rle: entries per output channel; dense: NULL */
+  int32_t rle_entries;       /* rle: number of entries in the layer's stream; dense: 0 */
   const uint8_t *rle_skip;   /* rle: zeros skipped before each entry; dense: NULL */
   const int32_t *bias;       /* [out_c] */
   const int32_t *mult;       /* [out_c] Q31 multipliers */

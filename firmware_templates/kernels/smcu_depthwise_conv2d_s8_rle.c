@@ -1,4 +1,8 @@
-/* DEPTHWISE_CONV_2D int8, run-length sparse weights: only non-zero weights are visited. */
+/* DEPTHWISE_CONV_2D int8, run-length sparse weights: only non-zero weights are visited.
+ *
+ * The layer's weights are one stream of (skip, value) entries over the rows
+ * [out_c][k_h][k_w] laid end to end (export/encoder.py); output channel oc reads input
+ * channel oc / depth_mult. */
 #include "smcu_depthwise_conv2d.h"
 #include "smcu_fixedpoint.h"
 
@@ -9,31 +13,36 @@ void smcu_depthwise_conv2d_s8_rle(const smcu_depthwise_conv2d_params_t *p, const
       const int32_t in_x0 = ox * p->stride_w - p->pad_w;
       const int8_t *value = p->weights;
       const uint8_t *skip = p->rle_skip;
-      int32_t oc = 0;
-      for (int32_t ic = 0; ic < p->in_c; ++ic) {
-        const int8_t *in_ch = input + ic;
-        for (int32_t m = 0; m < p->depth_mult; ++m, ++oc) {
-          int32_t acc = 0;
-          int32_t ky = 0, kx = 0; /* position of the next weight in the filter */
-          for (int32_t e = p->rle_count[oc]; e > 0; --e) {
-            kx += *skip++;
-            while (kx >= p->k_w) {
-              kx -= p->k_w;
-              ++ky;
+      int32_t oc = 0, ic = 0, m = 0, ky = 0, kx = 0; /* position of the next weight */
+      int32_t acc = 0;
+      for (int32_t e = p->rle_entries; e > 0; --e) {
+        kx += *skip++;
+        while (kx >= p->k_w) {
+          kx -= p->k_w;
+          if (++ky == p->k_h) { /* row done: output channel oc is complete */
+            ky = 0;
+            *output++ = smcu_requantize_to_s8(acc + p->bias[oc], p->mult[oc], p->shift[oc], p->output_offset,
+                                              p->act_min, p->act_max);
+            acc = 0;
+            ++oc;
+            if (++m == p->depth_mult) {
+              m = 0;
+              ++ic;
             }
-            const int32_t in_y = in_y0 + ky * p->dil_h;
-            const int32_t in_x = in_x0 + kx * p->dil_w;
-            const int32_t w = *value++;
-            if (in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w) {
-              acc += (in_ch[(in_y * p->in_w + in_x) * p->in_c] + p->input_offset) * w;
-            }
-            ++kx;
           }
-          acc += p->bias[oc];
-          acc = smcu_multiply_by_quantized_multiplier(acc, p->mult[oc], p->shift[oc]);
-          acc += p->output_offset;
-          *output++ = (int8_t)smcu_clamp_i32(acc, p->act_min, p->act_max);
         }
+        const int32_t in_y = in_y0 + ky * p->dil_h;
+        const int32_t in_x = in_x0 + kx * p->dil_w;
+        const int32_t w = *value++;
+        if (in_y >= 0 && in_y < p->in_h && in_x >= 0 && in_x < p->in_w) {
+          acc += (input[(in_y * p->in_w + in_x) * p->in_c + ic] + p->input_offset) * w;
+        }
+        ++kx;
+      }
+      for (; oc < p->out_c; ++oc) {
+        *output++ = smcu_requantize_to_s8(acc + p->bias[oc], p->mult[oc], p->shift[oc], p->output_offset,
+                                          p->act_min, p->act_max);
+        acc = 0;
       }
     }
   }

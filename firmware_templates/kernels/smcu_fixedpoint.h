@@ -45,6 +45,14 @@ static inline int32_t smcu_multiply_by_quantized_multiplier(int32_t x, int32_t m
   return smcu_rounding_divide_by_pot(smcu_sat_rounding_doubling_high_mul(shifted, multiplier), right_shift);
 }
 
+/* The int8 output of a weighted op: requantise the int32 accumulator (bias already added),
+ * add the output zero point, clamp to the fused activation range. */
+static inline int8_t smcu_requantize_to_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                           int32_t act_min, int32_t act_max) {
+  acc = smcu_multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset;
+  return (int8_t)smcu_clamp_i32(acc, act_min, act_max);
+}
+
 /* ADD's variant: shift <= 0 always (TFLite MultiplyByQuantizedMultiplierSmallerThanOneExp). */
 static inline int32_t smcu_multiply_by_quantized_multiplier_smaller_than_one(int32_t x, int32_t multiplier,
                                                                              int32_t shift) {

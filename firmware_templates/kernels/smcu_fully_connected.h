@@ -8,8 +8,8 @@ typedef struct {
   int32_t batches, in_features, out_features;
   int32_t input_offset, output_offset;
   int32_t act_min, act_max;
-  const int8_t *weights;     /* dense: [out_features][in_features]; rle: the entry values */
-  const uint16_t *rle_count; /* rle: entries per output feature; dense: NULL */
+  const int8_t *weights;     /* dense: [out_features][in_features]; rle: entry values (export/encoder.py) */
+  int32_t rle_entries;       /* rle: number of entries in the layer's stream; dense: 0 */
   const uint8_t *rle_skip;   /* rle: zeros skipped before each entry; dense: NULL */
   const int32_t *bias;       /* [out_features] */
   const int32_t *mult;       /* [out_features] (a per-tensor multiplier is repeated) */
