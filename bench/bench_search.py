@@ -11,7 +11,7 @@ Hypervolume: over the feasible points in (test error, log(flash)/log(max flash),
 log(RAM)/log(max RAM)) with reference point (1, 1, 1): every axis in [0, 1], 1 = worst
 (error 100 %, or a model using the whole budget), so a larger hypervolume is better.
 
-    .venv/bin/python bench/bench_search.py --trials 12 --epochs 2 --max-train 6000
+    .venv/bin/python bench/bench_search.py --trials 24 --epochs 3 --max-train 6000   (the defaults)
 """
 from __future__ import annotations
 
@@ -99,8 +99,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="fashion_mnist")
     ap.add_argument("--samplers", default="sparse,nsga2")
-    ap.add_argument("--trials", type=int, default=12, help="completed trials per sampler (the budget)")
-    ap.add_argument("--epochs", type=int, default=2, help="epochs per trial (and per pruning phase)")
+    ap.add_argument("--trials", type=int, default=24, help="completed trials per sampler (the budget)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (and per pruning phase)")
     ap.add_argument("--max-train", type=int, default=6000, help="training images per trial")
     ap.add_argument("--max-blocks", type=int, default=2)
     ap.add_argument("--max-filters", type=int, default=32)

@@ -68,6 +68,8 @@ def board_budget(name: str) -> Budget:
         if fb is None:
             raise SparsemcuError(f"unknown board {name!r}") from None
         flash, ram, stack = fb["flash"], fb["ram"], fb["stack"]
+    if not flash and not ram:
+        return Budget(None, None, f"board {name}: no memory limits")
     return Budget(flash - FLASH_RESERVE if flash else None,
                   ram - stack - RAM_RESERVE if ram else None,
                   f"board {name}: flash {flash} B - {FLASH_RESERVE} B runtime reserve; "
@@ -179,7 +181,7 @@ def evaluate(params: dict, data: TrialData, *, epochs: int, budget: Budget, out_
     shape = data.x_train.shape[1:]
     metrics: dict = {"trial": trial_number, "params": params, "candidate": cand.to_dict(),
                      "description": cand.describe(), "host": socket.gethostname(), "pid": os.getpid(),
-                     "budget": budget.to_dict(), "epochs": epochs}
+                     "budget": budget.to_dict(), "epochs": epochs, "num_classes": int(data.num_classes)}
     n_params = params_count(cand, shape, data.num_classes)
     metrics["params_count"] = n_params
     model = build_model(cand, shape, data.num_classes)

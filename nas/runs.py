@@ -49,9 +49,15 @@ def _usable(m: dict) -> bool:
     return bool(m.get("feasible")) and not m.get("skipped_training") and m.get("tflite_path")
 
 
+def _at_chance(m: dict) -> bool:
+    """A model no better than 1.5x chance accuracy has learned nothing worth deploying."""
+    k = m.get("num_classes")
+    return bool(k) and (1.0 - float(m["val_error"])) <= 1.5 / float(k)
+
+
 def pick(run_dir, pick: str | int = "most-accurate") -> Path:
     """Path of the chosen trial's int8 .tflite: 'smallest' (least flash among feasible
-    trials, ties by error), 'most-accurate' (least validation error among feasible trials,
+    trials that learned something, i.e. above 1.5x chance accuracy; ties by error), 'most-accurate' (least validation error among feasible trials,
     ties by flash, then RAM) or a trial number (any finished trial of this run)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -73,7 +79,8 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
     if not ok:
         raise SparsemcuError(f"no feasible trial in {run_dir} ({len(trials)} trials, none within the budget)")
     if key in ("smallest", "small"):
-        best = min(ok, key=lambda m: (m["flash_bytes"], m["val_error"], m["arena_bytes"]))
+        learned = [m for m in ok if not _at_chance(m)] or ok
+        best = min(learned, key=lambda m: (m["flash_bytes"], m["val_error"], m["arena_bytes"]))
     elif key in ("most-accurate", "most_accurate", "accurate", "best"):
         best = min(ok, key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
     else:

@@ -238,7 +238,13 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
                                  f"not {len(cfg.objectives)}")
     except KeyError:
         pass
-    seed = (cfg.seed * 1000003 + n_before * 7919 + os.getpid()) % (2 ** 31)
+    # Reproducible for one worker (same --seed, same history -> same proposals); workers sharing
+    # a --storage study must not propose identical random points, so their host and pid count too.
+    seed = cfg.seed * 1000003 + n_before * 7919
+    if cfg.storage:
+        import zlib
+        seed += zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+    seed %= 2 ** 31
     sampler = make_sampler(cfg, seed)
     study = optuna.create_study(study_name=cfg.study, storage=storage, sampler=sampler, load_if_exists=True,
                                 directions=["minimize"] * len(cfg.objectives))

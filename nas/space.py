@@ -13,7 +13,6 @@ space is fixed-dimensional: Optuna's NSGA-II/TPE and the GP sampler all work on 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import optuna

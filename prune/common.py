@@ -1,16 +1,14 @@
 """Shared helpers for the pruning methods: training, sparsity counting, masked fine-tuning."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from sparsemcu.errors import SparsemcuError
+from sparsemcu.tf import keras as _quiet_keras
 
-from sparsemcu.errors import SparsemcuError  # noqa: E402
+keras = _quiet_keras()  # tf_keras (Keras 2), TensorFlow imported without its C++ banner
 
 # Layers whose kernels are pruned (biases are never pruned: they are int32 and few).
 WEIGHTED = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)

@@ -29,14 +29,15 @@ def _fabricate(run: Path, rows):
         (d / f"trial{i:04d}.tflite").write_bytes(b"x")
         (d / "metrics.json").write_text(json.dumps({
             "trial": i, "val_error": err, "flash_bytes": flash, "arena_bytes": ram, "feasible": feasible,
-            "skipped_training": False, "tflite_path": f"trial{i:04d}.tflite"}))
+            "skipped_training": False, "tflite_path": f"trial{i:04d}.tflite", "num_classes": 10}))
 
 
 def test_pick_ignores_infeasible_points(tmp_path):
     _fabricate(tmp_path, [(0.01, 900, 90, False),   # most accurate and smallest, but over budget
                           (0.05, 2000, 300, True),
                           (0.10, 1000, 200, True),
-                          (0.05, 2500, 100, True)])
+                          (0.05, 2500, 100, True),
+                          (0.90, 500, 100, True)])  # smallest but at chance level: not picked as smallest
     assert runs.pick(tmp_path, "most-accurate").name == "trial0001.tflite"  # ties -> less flash
     assert runs.pick(tmp_path, "smallest").name == "trial0002.tflite"
     assert runs.pick(tmp_path, "0").name == "trial0000.tflite"             # explicit number: any trial
@@ -45,7 +46,7 @@ def test_pick_ignores_infeasible_points(tmp_path):
     with pytest.raises(SparsemcuError):
         runs.pick(tmp_path, "largest")
     fr = runs.front(runs.load_trials(tmp_path))
-    assert {m["trial"] for m in fr} == {1, 2, 3}
+    assert {m["trial"] for m in fr} == {1, 2, 3, 4}
 
 
 def test_pick_without_feasible_trial_is_an_error(tmp_path):
