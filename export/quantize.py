@@ -41,16 +41,21 @@ def keras_to_int8_tflite(model, calib_x: np.ndarray, max_samples: int = 200) -> 
         calib_x = calib_x.reshape(len(calib_x), *expected)  # e.g. (N, 8, 8, 1) images for a (64,) input
     if tuple(calib_x.shape[1:]) != expected:
         raise SparsemcuError(f"calibration data has shape {calib_x.shape[1:]}, the model expects {expected}")
-    samples = calib_x[:max_samples]
-
-    def representative():
-        for x in samples:
-            yield [x[None, ...]]
-
     # A batch-1 signature: with a dynamic batch a Keras Reshape/Flatten becomes SHAPE/STRIDED_SLICE ops.
     spec = tf.TensorSpec((1, *expected), tf.float32)
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    return concrete_to_int8_tflite(concrete, model, calib_x[:max_samples])
+
+
+def concrete_to_int8_tflite(concrete, trackable, calib_x: np.ndarray) -> bytes:
+    """Full-integer int8 conversion of a batch-1 tf.function; calib_x holds single samples."""
+    tf = _tf()
+
+    def representative():
+        for x in calib_x:
+            yield [np.asarray(x, np.float32)[None, ...]]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], trackable)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

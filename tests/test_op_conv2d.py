@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.export.quantize import concrete_to_int8_tflite
 from sparsemcu.tf import keras, tensorflow
 
 CONV_CASES = [
@@ -51,13 +52,8 @@ def _dilated_conv_tflite(in_shape, filters, kernel, dilation, padding, seed):
     def f(x):
         return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w, 1, padding, dilations=dilation), b))
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    calib = rng.uniform(-1, 1, size=(32, 1, *in_shape)).astype(np.float32)
-    conv.representative_dataset = lambda: ([c] for c in calib)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = conv.inference_output_type = tf.int8
-    return conv.convert()
+    calib = rng.uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)
+    return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID"])

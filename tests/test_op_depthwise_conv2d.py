@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.export.quantize import concrete_to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras, tensorflow
 
@@ -82,13 +83,8 @@ def _dilated_depthwise_tflite(in_shape, mult, kernel, dilation, padding, seed):
         y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], padding, dilations=dilation)
         return tf.nn.relu6(tf.nn.bias_add(y, b))
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    calib = rng.uniform(-1, 1, size=(32, 1, *in_shape)).astype(np.float32)
-    conv.representative_dataset = lambda: ([c] for c in calib)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = conv.inference_output_type = tf.int8
-    return conv.convert()
+    calib = rng.uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)
+    return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID"])
