@@ -31,21 +31,30 @@ def test_killed_search_resumes(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(_cmd(run, 4), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
+    storage = f"sqlite:///{run / 'study.db'}"
+
+    def running_now():
+        try:
+            st = optuna.load_study(study_name="sparsemcu", storage=storage)
+        except Exception:  # not created yet
+            return []
+        return [t for t in st.get_trials(states=(optuna.trial.TrialState.RUNNING,)) if "worker" in t.user_attrs]
+
     try:
-        while len(list(run.glob("trials/*/metrics.json"))) < 2:
+        # kill while a trial is being evaluated, after at least 2 trials finished
+        while len(list(run.glob("trials/*/metrics.json"))) < 2 or not running_now():
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
             assert time.time() < deadline, "search too slow to reach 2 trials"
             time.sleep(0.2)
-        time.sleep(1.0)  # let the next trial start
     finally:
         proc.kill()
         proc.wait()
     before = {p.parent.name: p.read_text() for p in run.glob("trials/*/metrics.json")}
     assert len(before) >= 2
 
-    storage = f"sqlite:///{run / 'study.db'}"
     study = optuna.load_study(study_name="sparsemcu", storage=storage)
     running = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+    assert running, "the kill did not interrupt a trial"
 
     res = subprocess.run(_cmd(run, 4), env=_env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -73,3 +73,21 @@ def test_active_names_follow_the_architecture():
     act = active_names(p)
     assert {"b0_reduce", "b0_l1_type", "prune_kl", "prune_threshold"} <= act
     assert "b1_filters" not in act and "b0_l2_type" not in act and "d0_units" not in act
+
+
+def test_morphism_inherits_weights_where_shapes_match(tmp_path):
+    import tf_keras as keras
+    from sparsemcu.nas.objectives import inherit_weights
+    from sparsemcu.nas.space import BlockSpec, Candidate, LayerSpec, build_model
+    keras.utils.set_random_seed(0)
+    parent = build_model(Candidate([BlockSpec([LayerSpec("conv", 8, 3)], "max"),
+                                    BlockSpec([LayerSpec("conv", 6, 3)], "none")], "flatten", [16]), (8, 8, 1), 10)
+    parent.save(tmp_path / "parent.keras")
+    # the child changes block 1's filters (6 -> 12): b0 transfers; b1, d0 (new shapes) do not
+    child = build_model(Candidate([BlockSpec([LayerSpec("conv", 8, 3)], "max"),
+                                   BlockSpec([LayerSpec("conv", 12, 3)], "none")], "flatten", [16]), (8, 8, 1), 10)
+    n = inherit_weights(child, tmp_path / "parent.keras")
+    by = {l.name: l for l in parent.layers}
+    same = [l.name for l in child.layers if l.get_weights() and all(
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(l.get_weights(), by[l.name].get_weights()))]
+    assert same == ["b0_l0_conv", "logits"] and n == 2

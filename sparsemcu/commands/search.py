@@ -30,28 +30,32 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Multi-objective search (validation error of the int8 model, flash, RAM) over CNNs with "
                     "pruning; flash and RAM are the exporter's own figures. Re-run the same command to resume; "
                     "point several workers at one --storage URL to share a study.")
-    p.add_argument("--dataset", default="digits",
+    p.add_argument("--dataset", default="digits", metavar="D",
                    help="digits | fashion_mnist | mnist | cifar10 | cifar10_binary | NAME:PATH | file.npz "
                         "(default: digits)")
-    p.add_argument("--board", help="budget from this board's memories (e.g. nucleo_f746, qemu_mps2_an500)")
-    p.add_argument("--max-flash", type=_bytes, help="flash budget for the model in bytes (overrides --board's)")
-    p.add_argument("--max-ram", type=_bytes, help="RAM (arena) budget in bytes (overrides --board's)")
-    p.add_argument("--trials", type=int, default=20, help="completed trials in the study (default: 20)")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs per trial, and per pruning phase")
+    p.add_argument("--board", metavar="B", help="budget from this board's memories (e.g. nucleo_f746, qemu_mps2_an500)")
+    p.add_argument("--max-flash", type=_bytes, metavar="BYTES",
+                   help="flash budget for the model, e.g. 65536 or 64K (overrides --board's)")
+    p.add_argument("--max-ram", type=_bytes, metavar="BYTES", help="RAM (arena) budget in bytes (overrides --board's)")
+    p.add_argument("--trials", type=int, default=20, metavar="N",
+                   help="completed trials wanted in the study, counting earlier runs (default: 20)")
+    p.add_argument("--epochs", type=int, default=3, metavar="E",
+                   help="training epochs per trial, and per pruning phase (default: 3)")
     p.add_argument("--sampler", choices=["sparse", "nsga2", "tpe", "random"], default="sparse",
                    help="sparse = SpArSe MOBO with random scalarisations + morphism (default); nsga2, tpe, random")
-    p.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user@host/db "
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL, e.g. postgresql://user@host/db "
                                      "(default: sqlite file RUN/study.db)")
-    p.add_argument("--study", default="sparsemcu", help="study name in the storage (default: sparsemcu)")
-    p.add_argument("--objectives", default="error,flash,ram",
+    p.add_argument("--study", default="sparsemcu", metavar="NAME", help="study name in the storage (default: sparsemcu)")
+    p.add_argument("--objectives", default="error,flash,ram", metavar="LIST",
                    help="comma list starting with error, from error,flash,ram,macs (default: error,flash,ram)")
-    p.add_argument("--max-blocks", type=int, default=3, help="conv blocks at most (1-3, default 3)")
-    p.add_argument("--max-filters", type=int, default=64, help="filters per layer at most (default 64)")
-    p.add_argument("--max-train", type=int, help="use at most this many training images (subsample)")
-    p.add_argument("--startup", type=int, default=4, help="random trials before the model-based sampler")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-blocks", type=int, default=3, metavar="N", help="conv blocks at most (1-3, default 3)")
+    p.add_argument("--max-filters", type=int, default=64, metavar="N", help="filters per layer at most (default 64)")
+    p.add_argument("--max-train", type=int, metavar="N", help="use at most this many training images (subsample)")
+    p.add_argument("--startup", type=int, default=4, metavar="N",
+                   help="random trials before the model-based sampler (default: 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, help="run directory (trials, pareto.json, pareto.png, study.db)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run directory (trials, pareto.json, pareto.png, study.db)")
     return p
 
 
