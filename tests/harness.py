@@ -89,3 +89,38 @@ def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, force_encod
 
 def random_int8(shape, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape), dtype=np.int64).astype(np.int8)
+
+
+
+def edit_tflite(tflite_bytes: bytes, edit) -> bytes:
+    """Unpack the flatbuffer (object API), let `edit(model)` change it, pack it again."""
+    import flatbuffers
+
+    from sparsemcu.export.tflite_reader import _schema
+    fb = _schema()
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
+    edit(model)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def operators_named(model, op_name: str) -> list:
+    """The operators of subgraph 0 whose builtin op is `op_name` (object API)."""
+    from sparsemcu.export.tflite_reader import _builtin_names, _schema
+    names = _builtin_names(_schema())
+    return [op for op in model.subgraphs[0].operators
+            if names[max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                          model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)] == op_name]
+
+
+def set_quantization(tensor, scale: float, zero_point: int) -> None:
+    tensor.quantization.scale, tensor.quantization.zeroPoint = [float(scale)], [int(zero_point)]
+
+
+def patch_activation(tflite_bytes: bytes, op_name: str, act_code: int) -> bytes:
+    """Set fused_activation_function of every `op_name` operator (the converter never fuses some)."""
+    def edit(model):
+        for op in operators_named(model, op_name):
+            op.builtinOptions.fusedActivationFunction = act_code
+    return edit_tflite(tflite_bytes, edit)

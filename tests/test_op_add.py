@@ -7,27 +7,12 @@ broadcasting ([1,H,W,C] + [1,1,1,C] either way round, [1,H,1,C] + [1,1,W,C], [1,
 import numpy as np
 import pytest
 
-from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import edit_tflite, patch_activation, random_int8, run_generated, run_tflm, set_quantization, to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras, tensorflow
 
 N_SAMPLES = 60
 ACT_CODES = {None: 0, "relu": 1, "relu6": 3}
-
-
-def patch_activation(tflite_bytes: bytes, op_name: str, act_code: int) -> bytes:
-    """Set fused_activation_function of every `op_name` operator in the flatbuffer."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
-    for op in model.subgraphs[0].operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        if names[max(code.builtinCode, code.deprecatedBuiltinCode)] == op_name:
-            op.builtinOptions.fusedActivationFunction = act_code
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 def _randomise(model, seed):
@@ -104,15 +89,10 @@ def test_add_broadcast_bit_exact(kind, tmp_path):
 
 def requantise(tflite_bytes: bytes, changes: dict) -> bytes:
     """Re-quantise tensors {index: (scale, zero_point)} in the flatbuffer."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    for t, (scale, zp) in changes.items():
-        q = model.subgraphs[0].tensors[t].quantization
-        q.scale, q.zeroPoint = [scale], [zp]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    def edit(model):
+        for t, (scale, zp) in changes.items():
+            set_quantization(model.subgraphs[0].tensors[t], scale, zp)
+    return edit_tflite(tflite_bytes, edit)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ clear error for non-contiguous axes.
 import numpy as np
 import pytest
 
-from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import edit_tflite, random_int8, run_generated, run_tflm, set_quantization, to_int8_tflite
 from sparsemcu.errors import SparsemcuError
 from sparsemcu.export.pipeline import lower
 from sparsemcu.export.tflite_reader import read_tflite
@@ -33,16 +33,12 @@ def _mean_model(in_shape, axes, keepdims):
 
 def patch_output_quant(tflite_bytes: bytes, scale: float | None = None, zero_point: int | None = None) -> bytes:
     """Re-quantise the model output tensor (default: exactly like the model input)."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    sg = model.subgraphs[0]
-    qi, qo = sg.tensors[sg.inputs[0]].quantization, sg.tensors[sg.outputs[0]].quantization
-    qo.scale = [float(qi.scale[0]) if scale is None else scale]
-    qo.zeroPoint = [int(qi.zeroPoint[0]) if zero_point is None else zero_point]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    def edit(model):
+        sg = model.subgraphs[0]
+        qi = sg.tensors[sg.inputs[0]].quantization
+        set_quantization(sg.tensors[sg.outputs[0]], qi.scale[0] if scale is None else scale,
+                         qi.zeroPoint[0] if zero_point is None else zero_point)
+    return edit_tflite(tflite_bytes, edit)
 
 
 def _random_gap_case(seed):

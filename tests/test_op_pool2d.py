@@ -8,7 +8,7 @@ flatbuffer; TFLM honours it, and so must the kernels.
 import numpy as np
 import pytest
 
-from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import patch_activation, random_int8, run_generated, run_tflm, to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras
 
@@ -32,21 +32,6 @@ CASES = [_random_case(s) for s in range(6)] + [
     ((5, 8, 1), (5, 8), (1, 1), "valid", "relu"),  # one global window
     ((4, 4, 2), (3, 3), (1, 1), "same", None),   # windows clipped on every side
 ]
-
-
-def patch_activation(tflite_bytes: bytes, op_name: str, act_code: int) -> bytes:
-    """Set fused_activation_function of every `op_name` operator in the flatbuffer."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
-    for op in model.subgraphs[0].operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        if names[max(code.builtinCode, code.deprecatedBuiltinCode)] == op_name:
-            op.builtinOptions.fusedActivationFunction = act_code
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])

@@ -7,7 +7,7 @@ shares it, so the graph stays consistent) to cover multipliers below and above o
 import numpy as np
 import pytest
 
-from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import edit_tflite, random_int8, run_generated, run_tflm, set_quantization, to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras
 
@@ -31,19 +31,15 @@ def requant_model():
 
 def requantise_tensors_like(tflite_bytes: bytes, tensor: int, scale: float, zero_point: int) -> bytes:
     """Give every tensor quantised like `tensor` the new (scale, zero_point)."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    tensors = model.subgraphs[0].tensors
-    ref = tensors[tensor].quantization
-    key = (list(ref.scale), list(ref.zeroPoint))
-    for t in tensors:
-        q = t.quantization
-        if q is not None and q.scale is not None and (list(q.scale), list(q.zeroPoint)) == key:
-            q.scale, q.zeroPoint = [scale], [zero_point]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    def edit(model):
+        tensors = model.subgraphs[0].tensors
+        ref = tensors[tensor].quantization
+        key = (list(ref.scale), list(ref.zeroPoint))
+        for t in tensors:
+            q = t.quantization
+            if q is not None and q.scale is not None and (list(q.scale), list(q.zeroPoint)) == key:
+                set_quantization(t, scale, zero_point)
+    return edit_tflite(tflite_bytes, edit)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -7,7 +7,7 @@ over the last axis of a rank-3 tensor), and beta != 1 (patched into the flatbuff
 import numpy as np
 import pytest
 
-from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import edit_tflite, operators_named, random_int8, run_generated, run_tflm, set_quantization, to_int8_tflite
 from sparsemcu.export.ops.softmax import softmax_scalars
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras
@@ -16,17 +16,10 @@ N_RANDOM = 300
 
 
 def patch_beta(tflite_bytes: bytes, beta: float) -> bytes:
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
-    for op in model.subgraphs[0].operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        if names[max(code.builtinCode, code.deprecatedBuiltinCode)] == "SOFTMAX":
+    def edit(model):
+        for op in operators_named(model, "SOFTMAX"):
             op.builtinOptions.beta = beta
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return edit_tflite(tflite_bytes, edit)
 
 
 def _inputs(shape, seed):
@@ -87,15 +80,10 @@ def test_softmax_scalars_match_tflite_recipe():
 
 
 def patch_input_scale(tflite_bytes: bytes, scale: float, zero_point: int) -> bytes:
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as fb
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    sg = model.subgraphs[0]
-    q = sg.tensors[sg.inputs[0]].quantization
-    q.scale, q.zeroPoint = [scale], [zero_point]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    def edit(model):
+        sg = model.subgraphs[0]
+        set_quantization(sg.tensors[sg.inputs[0]], scale, zero_point)
+    return edit_tflite(tflite_bytes, edit)
 
 
 @pytest.fixture(scope="module")
