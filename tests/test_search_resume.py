@@ -65,11 +65,12 @@ def test_killed_search_resumes(tmp_path):
     # finished trials were kept, not redone
     for name, text in before.items():
         assert (run / "trials" / name / "metrics.json").read_text() == text
-    # a trial interrupted by the kill was failed and retried with the same parameters
+    # a trial interrupted by the kill was failed and retried with the parameters it had chosen
+    # (the kill may land while it is still choosing: the retry then chooses the rest)
     for t in running:
         assert study.trials[t.number].state == optuna.trial.TrialState.FAIL
         retries = [c for c in complete if c.user_attrs.get("retry_of") == t.number]
-        assert retries and retries[0].params == t.params
+        assert retries and t.params and retries[0].params.items() >= t.params.items()
         assert "resuming" in res.stderr
     metrics = [json.loads(p.read_text()) for p in run.glob("trials/*/metrics.json")]
     assert {c.number for c in complete} <= {m["trial"] for m in metrics}
