@@ -79,3 +79,24 @@ def test_keras_model_needs_calibration(tmp_path):
     r = _cli("export", str(path), "--out", str(tmp_path / "x"), "--calib", str(tmp_path / "calib.npy"))
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "x" / "report.json").read_text())["layers"][0]["op"] == "FULLY_CONNECTED"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_deploy_host_inputs_outputs(tflite_files, tmp_path, dtype):
+    """export -> deploy --board host --inputs X.npy --outputs Y.npy: Y equals TFLM, row per input."""
+    from harness import run_tflm
+    from sparsemcu.export.quant import quantize_input
+    out = tmp_path / "m"
+    assert _cli("export", str(tflite_files / "ok.tflite"), "--out", str(out)).returncode == 0
+    rep = json.loads((out / "report.json").read_text())
+    rng = np.random.default_rng(5)
+    x_float = rng.uniform(-1, 1, size=(12, 6, 6, 2)).astype(np.float32)
+    x_int8 = quantize_input(x_float, rep["input"]["scale"], rep["input"]["zero_point"])
+    np.save(tmp_path / "x.npy", x_float if dtype == "float32" else x_int8)
+    r = _cli("deploy", str(out), "--board", "host", "--inputs", str(tmp_path / "x.npy"),
+             "--outputs", str(tmp_path / "y.npy"))
+    assert r.returncode == 0, r.stderr
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.int8 and y.shape == (12, 4, 4, 4)
+    np.testing.assert_array_equal(y, run_tflm((tflite_files / "ok.tflite").read_bytes(), x_int8))
+    assert json.loads((out / "deploy_report.json").read_text())["bit_exact"] is True
