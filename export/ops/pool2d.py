@@ -33,7 +33,7 @@ def _pool(ctx: LoweringContext, name: str) -> KernelCall:
               "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w, "pad_h": pad_h, "pad_w": pad_w,
               "act_min": act_min, "act_max": act_max}
     return KernelCall(node=ctx.node.index, op=ctx.node.op, kernel=f"smcu_{name}_s8_generic",
-                      params_type=f"smcu_{name}_params_t", fields=fields, inputs=[ctx.node.inputs[0]],
+                      params_type="smcu_pool2d_params_t", fields=fields, inputs=[ctx.node.inputs[0]],
                       output=ctx.node.outputs[0])
 
 

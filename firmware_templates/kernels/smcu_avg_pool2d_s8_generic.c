@@ -1,8 +1,8 @@
 /* AVERAGE_POOL_2D int8: rounded mean of the window's in-image elements, then the activation clamp. */
-#include "smcu_avg_pool2d.h"
+#include "smcu_pool2d.h"
 #include "smcu_fixedpoint.h"
 
-void smcu_avg_pool2d_s8_generic(const smcu_avg_pool2d_params_t *p, const int8_t *input, int8_t *output) {
+void smcu_avg_pool2d_s8_generic(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output) {
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t in_y0 = oy * p->stride_h - p->pad_h;
     const int32_t ky_start = smcu_max_i32(0, -in_y0);

@@ -3,14 +3,13 @@
 #define SMCU_KERNELS_H
 
 #include "smcu_add.h"
-#include "smcu_avg_pool2d.h"
 #include "smcu_concatenation.h"
 #include "smcu_conv2d.h"
 #include "smcu_depthwise_conv2d.h"
 #include "smcu_fully_connected.h"
-#include "smcu_max_pool2d.h"
 #include "smcu_mean.h"
 #include "smcu_pad.h"
+#include "smcu_pool2d.h"
 #include "smcu_requantize.h"
 #include "smcu_softmax.h"
 
