@@ -13,15 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from harness import tflm_arena_bytes, to_int8_tflite  # noqa: E402
-from models import MODELS, prune_by_magnitude  # noqa: E402
+from models import MODELS  # noqa: E402
 from sparsemcu.export.pipeline import lower  # noqa: E402
+from sparsemcu.prune.common import zero_smallest_weights  # noqa: E402
 
 
 def trained_weights(build, data, samples: int = 6000):
@@ -35,7 +35,7 @@ def trained_weights(build, data, samples: int = 6000):
 def measure(name: str, build, data, weights, sparsity: float) -> dict:
     model = build(data.x_train.shape[1:], data.num_classes)
     model.set_weights(weights)
-    model = prune_by_magnitude(model, sparsity)
+    model = zero_smallest_weights(model, sparsity)
     tfl = to_int8_tflite(model, data.x_train[:200])
     lowered = lower(tfl)
     tflm = tflm_arena_bytes(tfl)

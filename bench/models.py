@@ -1,8 +1,6 @@
 """Reference Keras models shared by the benchmarks and whole-model tests (untrained unless asked)."""
 from __future__ import annotations
 
-import numpy as np
-
 from sparsemcu.tf import keras
 
 
@@ -59,16 +57,3 @@ def mlp(input_shape=(28, 28, 1), classes=10):
 
 MODELS = {"plain_cnn": plain_cnn, "ds_cnn": ds_cnn, "residual_cnn": residual_cnn, "mlp": mlp}
 
-
-def prune_by_magnitude(model, sparsity: float):
-    """Zero the smallest-magnitude fraction of every conv/dense kernel (one-shot, for benchmarks/tests)."""
-    if sparsity <= 0:
-        return model
-    weights = model.get_weights()
-    for i, w in enumerate(weights):
-        if w.ndim >= 2:
-            cut = np.quantile(np.abs(w), sparsity)
-            w = np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype)
-            weights[i] = w
-    model.set_weights(weights)
-    return model

@@ -10,21 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 MODEL_NAMES = ["ds_cnn", "res_cnn", "pruned_cnn"]
 EPOCHS = 8
 
 
 def _keras():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from sparsemcu.tf import tensorflow
-    tf = tensorflow()
-    import tf_keras as keras
-    tf.random.set_seed(0)
+    from sparsemcu.tf import keras as quiet_keras
+    keras = quiet_keras()
     keras.utils.set_random_seed(0)
-    return tf, keras
+    return keras
 
 
 def _ds_cnn(keras):
@@ -72,28 +66,11 @@ BUILDERS = {"ds_cnn": _ds_cnn, "res_cnn": _res_cnn, "pruned_cnn": _pruned_cnn}
 TRAINING = {"ds_cnn": (0.003, 15), "res_cnn": (0.01, EPOCHS), "pruned_cnn": (0.01, EPOCHS)}
 
 
-def _magnitude_masks(model, sparsity: float) -> list:
-    masks = []
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if ws and layer.__class__.__name__ in ("Conv2D", "Dense", "DepthwiseConv2D"):
-            k = ws[0]
-            thr = np.quantile(np.abs(k), sparsity)
-            masks.append((layer, (np.abs(k) > thr).astype(k.dtype)))
-    return masks
-
-
-def _apply_masks(masks) -> None:
-    for layer, m in masks:
-        ws = layer.get_weights()
-        ws[0] = ws[0] * m
-        layer.set_weights(ws)
-
-
 def train_tflite(name: str) -> bytes:
-    tf, keras = _keras()
+    keras = _keras()
     from sparsemcu import datasets
     from sparsemcu.export.quantize import keras_to_int8_tflite
+    from sparsemcu.prune.common import masked_finetune, zero_smallest_weights
 
     ds = datasets.load("digits")
     model = BUILDERS[name](keras)
@@ -101,17 +78,9 @@ def train_tflite(name: str) -> bytes:
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=name != "ds_cnn")
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
     model.fit(ds.x_train, ds.y_train, epochs=epochs, batch_size=32, verbose=0)
-    if name == "pruned_cnn":
-        masks = _magnitude_masks(model, 0.9)
-        _apply_masks(masks)
-
-        class Keep(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                _apply_masks(masks)
-
-        model.compile(optimizer=keras.optimizers.Adam(0.003), loss=loss, metrics=["accuracy"])
-        model.fit(ds.x_train, ds.y_train, epochs=max(2, epochs // 2), batch_size=32, verbose=0, callbacks=[Keep()])
-        _apply_masks(masks)
+    if name == "pruned_cnn":  # 90% of every kernel zeroed, then fine-tuned with the zeros held
+        zero_smallest_weights(model, 0.9)
+        masked_finetune(model, ds.x_train, ds.y_train, epochs=max(2, epochs // 2), batch_size=32, lr=0.003)
     return keras_to_int8_tflite(model, ds.x_train[:200])
 
 

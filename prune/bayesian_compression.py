@@ -20,7 +20,7 @@ import tf_keras as keras
 
 from sparsemcu.errors import SparsemcuError
 
-from .common import (PruneResult, channel_counts, clone_sequential, copy_layer, fit, neg_kl_approx,
+from .common import (KLWarmup, PruneResult, channel_counts, clone_sequential, copy_layer, fit, neg_kl_approx,
                      require_sequential, sparsity)
 
 LOG_SIGMA2_INIT = -6.0
@@ -60,18 +60,6 @@ class ChannelGate(keras.layers.Layer):
         else:
             z = self.mu * tf.cast(la < self.threshold, self.mu.dtype)
         return self.activation(x * z)
-
-
-class _KLWarmup(keras.callbacks.Callback):
-    def __init__(self, gates, final, steps):
-        super().__init__()
-        self.gates, self.final, self.steps, self.step = gates, final, max(1, steps), 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        f = self.final * min(1.0, self.step / (0.5 * self.steps))
-        for g in self.gates:
-            g.kl_factor.assign(f)
-        self.step += 1
 
 
 def _gated(layer, is_last_dense: bool) -> bool:
@@ -118,7 +106,7 @@ def prune_bayesian_compression(model, x, y, *, epochs: int = 3, batch_size: int 
     n = len(x)
     steps = int(np.ceil(n / batch_size)) * max(1, int(epochs))
     fit(train_model, x, y, epochs=epochs, batch_size=batch_size, lr=lr,
-        callbacks=[_KLWarmup(gates, float(kl_scale) / n, steps)])
+        callbacks=[KLWarmup(gates, float(kl_scale) / n, steps)])
 
     before = channel_counts(model)
     pruned = _rebuild(model, inner_of, gate_of, threshold, min_channels)

@@ -102,6 +102,32 @@ class KeepMasks(keras.callbacks.Callback):
         self._apply()
 
 
+def zero_smallest_weights(model, fraction: float):
+    """One-shot magnitude pruning: in every weighted layer, zero the `fraction` of kernel
+    weights with the smallest magnitude (|w| <= the layer's quantile). Returns the model."""
+    if fraction <= 0:
+        return model
+    for l in weighted_layers(model):
+        var = kernel_of(l)
+        k = var.numpy()
+        var.assign(np.where(np.abs(k) <= np.quantile(np.abs(k), fraction), 0.0, k).astype(k.dtype))
+    return model
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Linear KL annealing: each layer's `kl_factor` goes from 0 to `final` over the first half of training."""
+
+    def __init__(self, layers, final, steps):
+        super().__init__()
+        self.layers, self.final, self.steps, self.step = layers, final, max(1, steps), 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        f = self.final * min(1.0, self.step / (0.5 * self.steps))
+        for l in self.layers:
+            l.kl_factor.assign(f)
+        self.step += 1
+
+
 def masked_finetune(model, x, y, *, epochs: int, batch_size: int, lr: float):
     """Fine-tune while every currently-zero kernel weight stays exactly zero."""
     masks = masks_of(model)

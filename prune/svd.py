@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from .common import (PruneResult, clone_sequential, fit, kernel_of, masked_finetune, neg_kl_approx,
+from .common import (KLWarmup, PruneResult, clone_sequential, fit, kernel_of, masked_finetune, neg_kl_approx,
                      require_sequential, sparsity)
 
 LOG_SIGMA2_INIT = -10.0
@@ -87,20 +87,6 @@ _MAP = {keras.layers.Conv2D: SVDConv2D, keras.layers.DepthwiseConv2D: SVDDepthwi
         keras.layers.Dense: SVDDense}
 
 
-class _KLWarmup(keras.callbacks.Callback):
-    """Linear KL annealing from 0 to `final` over the first half of training."""
-
-    def __init__(self, layers, final, steps):
-        super().__init__()
-        self.layers, self.final, self.steps, self.step = layers, final, max(1, steps), 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        f = self.final * min(1.0, self.step / (0.5 * self.steps))
-        for l in self.layers:
-            l.kl_factor.assign(f)
-        self.step += 1
-
-
 def prune_svd(model, x, y, *, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3,
               kl_scale: float = 1.0, threshold: float = 3.0, finetune_epochs: int = 1,
               finetune_lr: float | None = None, **_ignored) -> PruneResult:
@@ -129,7 +115,7 @@ def prune_svd(model, x, y, *, epochs: int = 3, batch_size: int = 64, lr: float =
 
     n = len(x)
     steps = int(np.ceil(n / batch_size)) * max(1, int(epochs))
-    warm = _KLWarmup([l for _, l in svd_layers], float(kl_scale) / n, steps)
+    warm = KLWarmup([l for _, l in svd_layers], float(kl_scale) / n, steps)
     fit(svd_model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, callbacks=[warm])
 
     # Back to standard layers, theta masked by log alpha < threshold.

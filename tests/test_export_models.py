@@ -8,10 +8,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from harness import run_generated, run_tflm, tflm_arena_bytes, to_int8_tflite  # noqa: E402
-from models import MODELS, prune_by_magnitude  # noqa: E402
+from models import MODELS  # noqa: E402
 from sparsemcu.datasets import load  # noqa: E402
 from sparsemcu.export.pipeline import lower  # noqa: E402
 from sparsemcu.export.quant import quantize_input  # noqa: E402
+from sparsemcu.prune.common import zero_smallest_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def test_whole_model_bit_exact(name, sparsity, digits, tmp_path):
     model = MODELS[name](digits.x_train.shape[1:], digits.num_classes)
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(digits.x_train, digits.y_train, epochs=2, batch_size=64, verbose=0)  # realistic ranges
-    model = prune_by_magnitude(model, sparsity)
+    model = zero_smallest_weights(model, sparsity)
     tfl = to_int8_tflite(model, digits.x_train[:100])
     lowered = lower(tfl)
     q = lowered.input_tensor
