@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsemcu.errors import SparsemcuError
+from sparsemcu.export.quant import dequantize, quantize_input
 
 
 @dataclass
@@ -85,15 +86,12 @@ class TflmReference:
     def __call__(self, x_int8: np.ndarray, scale_zp_in=None, scale_zp_out=None) -> np.ndarray:
         x = np.asarray(x_int8, np.int8).reshape(self.input_shape)
         if self.input_dtype == np.float32:  # QUANTIZE at the input edge: feed the exact dequantised value
-            s, z = scale_zp_in
-            x = ((x.astype(np.float32) - np.float32(z)) * np.float32(s)).astype(np.float32)
+            x = dequantize(x, *scale_zp_in)
         self.it.set_input(x, 0)
         self.it.invoke()
         y = np.array(self.it.get_output(0))
         if self.output_dtype == np.float32:
-            s, z = scale_zp_out
-            q = np.round(y / np.float32(s)) + z
-            y = np.clip(q, -128, 127).astype(np.int8)
+            y = quantize_input(y, *scale_zp_out)  # back to the int8 the device returns
         return y.astype(np.int8).reshape(self.output_shape)[0] if self.output_shape[0] == 1 else y.astype(np.int8)
 
 

@@ -100,3 +100,33 @@ def test_deploy_host_inputs_outputs(tflite_files, tmp_path, dtype):
     assert y.dtype == np.int8 and y.shape == (12, 4, 4, 4)
     np.testing.assert_array_equal(y, run_tflm((tflite_files / "ok.tflite").read_bytes(), x_int8))
     assert json.loads((out / "deploy_report.json").read_text())["bit_exact"] is True
+
+
+def test_float_edges_are_done_on_the_host(tmp_path):
+    """A .tflite with float input/output (QUANTIZE/DEQUANTIZE at the edges): the device runs the
+    int8 graph between them; deploy quantises X on the host and the outputs equal TFLM's."""
+    from sparsemcu.export.pipeline import lower
+    from sparsemcu.tf import tensorflow
+    tf, k = tensorflow(), keras()
+    model = k.Sequential([k.layers.Input((6, 6, 2)), k.layers.Conv2D(4, 3, activation="relu"),
+                          k.layers.Flatten(), k.layers.Dense(5)])
+    rng = np.random.default_rng(3)
+    calib = rng.uniform(-1, 1, size=(32, 1, 6, 6, 2)).astype(np.float32)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([c] for c in calib)
+    tfl = conv.convert()  # float32 input and output around an int8 graph
+    lowered = lower(tfl)
+    assert lowered.float_input and lowered.float_output
+    assert [c.op for c in lowered.calls] == ["CONV_2D", "RESHAPE", "FULLY_CONNECTED"]
+    (tmp_path / "f.tflite").write_bytes(tfl)
+    out = tmp_path / "m"
+    assert _cli("export", str(tmp_path / "f.tflite"), "--out", str(out)).returncode == 0
+    x = rng.uniform(-1, 1, size=(10, 6, 6, 2)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = _cli("deploy", str(out), "--board", "host", "--inputs", str(tmp_path / "x.npy"),
+             "--outputs", str(tmp_path / "y.npy"))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "deploy_report.json").read_text())
+    assert rep["bit_exact"] is True and rep["samples"] == 10
+    assert np.load(tmp_path / "y.npy").shape == (10, 5)
