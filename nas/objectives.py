@@ -47,27 +47,13 @@ class Budget:
 # stack (from board.json) + runtime buffers in RAM.
 FLASH_RESERVE = 64 * 1024
 RAM_RESERVE = 4 * 1024
-_FALLBACK_BOARDS = {"nucleo_f746": {"flash": 1048576, "ram": 327680, "stack": 8192}}
 
 
 def board_budget(name: str) -> Budget:
-    """The model's share of a board's memories: flash - 64 KiB, RAM - stack - 4 KiB."""
-    flash = ram = None
-    stack = 0
-    try:
-        from sparsemcu.firmware.boards import get_board
-        b = get_board(name)
-        flash, ram, stack = b.flash_size or None, b.ram_size or None, int(b.stack_bytes or 0)
-    except SparsemcuError:
-        fb = _FALLBACK_BOARDS.get(name)
-        if fb is None:
-            raise
-        flash, ram, stack = fb["flash"], fb["ram"], fb["stack"]
-    except ImportError:
-        fb = _FALLBACK_BOARDS.get(name)
-        if fb is None:
-            raise SparsemcuError(f"unknown board {name!r}") from None
-        flash, ram, stack = fb["flash"], fb["ram"], fb["stack"]
+    """The model's share of a board's memories (board.json): flash - 64 KiB, RAM - stack - 4 KiB."""
+    from sparsemcu.firmware.boards import get_board
+    b = get_board(name)  # an unknown board is a one-line SparsemcuError
+    flash, ram, stack = b.flash_size or None, b.ram_size or None, int(b.stack_bytes or 0)
     if not flash and not ram:
         return Budget(None, None, f"board {name}: no memory limits")
     return Budget(flash - FLASH_RESERVE if flash else None,
