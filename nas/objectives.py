@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from sparsemcu.errors import SparsemcuError
+from sparsemcu.export.quant import quantize_input
 
 OBJECTIVES = {"error": "val_error", "flash": "flash_bytes", "ram": "arena_bytes", "macs": "macs"}
 DEFAULT_OBJECTIVES = ("error", "flash", "ram")
@@ -89,7 +90,7 @@ def int8_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray) -> float:
     inp = it.get_input_details()[0]
     out = it.get_output_details()[0]
     scale, zp = inp["quantization"]
-    xq = np.clip(np.round(x / scale + zp), -128, 127).astype(inp["dtype"])
+    xq = quantize_input(x, scale, zp)  # exactly as deploy quantises for the board
     correct = 0
     bs = 256
     for s in range(0, len(xq), bs):
