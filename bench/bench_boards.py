@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import sparsemcu.tf  # noqa: E402,F401  (TensorFlow environment)
 
 from sparsemcu.board_test.deploy import deploy  # noqa: E402
 from sparsemcu.board_test.models import MODEL_NAMES, export_hil_models  # noqa: E402

@@ -25,9 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+import sparsemcu.tf  # noqa: E402,F401  (TensorFlow environment)
 
 import numpy as np  # noqa: E402
 

@@ -1,13 +1,9 @@
 """Options of the hardware-in-the-loop suite: `pytest board_test --board B [--port P]`."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+import sparsemcu.tf  # noqa: E402,F401  (TensorFlow environment, before any test imports TensorFlow)
 
 
 def pytest_addoption(parser):

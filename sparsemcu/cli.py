@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 
 from sparsemcu import __version__
+import sparsemcu.tf  # noqa: F401  (TensorFlow environment, before any command imports it)
 from sparsemcu.errors import SparsemcuError
 
 COMMAND_ORDER = ["search", "export", "build", "deploy"]
@@ -35,14 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-
 def main(argv: list[str] | None = None) -> int:
-    quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)

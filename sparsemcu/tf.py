@@ -4,8 +4,11 @@ from __future__ import annotations
 import contextlib
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# Set before TensorFlow is first imported, by importing this module (or passed to subprocesses):
+# quiet C++ logs, Keras 2 (tf_keras, which tensorflow-model-optimization needs), CPU only.
+TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1", "CUDA_VISIBLE_DEVICES": ""}
+for _key, _value in TF_ENV.items():
+    os.environ.setdefault(_key, _value)
 
 
 @contextlib.contextmanager

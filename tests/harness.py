@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from sparsemcu.export.pipeline import export_model  # noqa: E402
 from sparsemcu.export.quantize import keras_to_int8_tflite  # noqa: E402

@@ -21,6 +21,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from sparsemcu.tf import TF_ENV
+
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
 
@@ -80,7 +82,7 @@ def pg_url():
 
 
 def test_two_workers_share_one_study(pg_url, tmp_path):
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, **TF_ENV}
     trials = 4
 
     def cmd(out):

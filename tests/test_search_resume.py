@@ -14,6 +14,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from sparsemcu.tf import TF_ENV
+
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
 
@@ -24,7 +26,7 @@ def _cmd(run: Path, trials: int) -> list[str]:
 
 
 def _env():
-    return {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return {**os.environ, **TF_ENV}
 
 
 def test_killed_search_resumes(tmp_path):

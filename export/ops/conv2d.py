@@ -57,7 +57,7 @@ def weights_call(ctx: LoweringContext, kernel_base: str, params_type: str, field
 
 @register("CONV_2D")
 def lower_conv2d(ctx: LoweringContext) -> KernelCall:
-    inp, w, out = ctx.tensor(0), ctx.tensor(1), ctx.out
+    inp, w = ctx.tensor(0), ctx.tensor(1)
     if nhwc(inp)[0] != 1:
         raise ctx.fail(f"batch {nhwc(inp)[0]} not supported (batch 1 only)")
     if w.data is None:
