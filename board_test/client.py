@@ -132,6 +132,10 @@ class Client:
     def calibrate(self, n: int) -> tuple[int, int]:
         return struct.unpack("<II", self.request(P.CALIB, struct.pack("<I", n), timeout=self.run_timeout))
 
+    def profile(self) -> list[int]:
+        """Ticks per kernel call of the last RUN (empty unless a profiling build)."""
+        return P.decode_profile(self.request(P.PROFILE))
+
     def infer(self, x: np.ndarray | bytes) -> tuple[np.ndarray, int]:
         """load + run + read: (int8 output, ticks)."""
         self.load(x)

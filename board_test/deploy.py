@@ -100,8 +100,10 @@ def _latency(ticks: list[int], unit: str, clock_hz: int) -> dict:
 def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, outputs: str | Path | None = None,
            data: str | None = None, limit: int | None = None, progress: bool = True, timeout: float = 5.0,
            run_timeout: float = 120.0, do_flash: bool = True, reference: Callable | None = None,
-           check: bool = True) -> dict:
-    """Run the deploy; returns the report dict (also in DIR/deploy_report.json). Raises SparsemcuError."""
+           check: bool = True, profile: bool = False) -> dict:
+    """Run the deploy; returns the report dict (also in DIR/deploy_report.json). Raises SparsemcuError.
+    `profile`: a profiling build; the report gains per-layer measured ticks next to the exporter's
+    predicted instructions (`layers`) and DIR/profile.png."""
     model_dir = Path(model_dir)
     board = get_board(board) if isinstance(board, str) else board
     report_path = model_dir / REPORT_NAME
@@ -117,7 +119,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
     write()
     firmware = model_dir / "build"
     try:
-        res = build_firmware(model_dir, board)
+        res = build_firmware(model_dir, board, profile=profile)
         rep["firmware"] = res.elf
         rep["build"] = {k: v for k, v in res.to_dict().items() if k != "sections"}
         rep["flash_bytes"] = res.flash_bytes or None
@@ -138,7 +140,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         rep["samples_planned"] = int(len(x))
         write()
 
-        outs, ticks, ref_outs = [], [], []
+        outs, ticks, ref_outs, layer_ticks = [], [], [], []
         with open_transport(board, firmware, port, do_flash) as t:
             client = Client(t, timeout=timeout, run_timeout=run_timeout)
             fresh = board.is_host or (board.is_qemu and not port)
@@ -159,6 +161,8 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
                     y, tk = client.infer(xi)
                     outs.append(y)
                     ticks.append(tk)
+                    if profile:
+                        layer_ticks.append(client.profile())
                     rep["samples"] = i + 1
                     if ref is not None:
                         r = np.asarray(ref(xi), np.int8).reshape(-1)
@@ -180,6 +184,9 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         rep["bit_exact"] = True if ref is not None else None
         rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
         rep["ram"]["stack_bytes"] = st.stack_used if st.stack_size else None
+        if profile:
+            rep["layers"] = profile_layers(model_dir, layer_ticks, info.tick_unit)
+            plot_profile(rep, model_dir / "profile.png")
         if labels is not None:
             pred = np.stack(outs).argmax(axis=1)
             rep["accuracy"] = float(np.mean(pred == labels[: len(pred)]))
@@ -203,6 +210,42 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         except Exception:  # noqa: BLE001 - an error type with a different constructor
             new = SparsemcuError(msg)
         raise new from None
+
+
+def profile_layers(model_dir: Path, layer_ticks: list[list[int]], unit: str) -> list[dict]:
+    """Per kernel call: the exporter's prediction (report.json) and the median measured ticks."""
+    export = json.loads((Path(model_dir) / "report.json").read_text())
+    measured = np.median(np.asarray(layer_ticks, np.float64), axis=0) if layer_ticks and layer_ticks[0] else None
+    if measured is not None and len(measured) != len(export["layers"]):
+        raise SparsemcuError(f"the board profiled {len(measured)} calls, report.json lists {len(export['layers'])}: "
+                             "rebuild the firmware from this export")
+    rows = []
+    for i, layer in enumerate(export["layers"]):
+        rows.append({"index": layer["index"], "op": layer["op"], "kernel": layer["kernel"], "variant": layer["variant"],
+                     "macs": layer["macs"], "predicted_instructions": layer["predicted_instructions"],
+                     "measured": float(measured[i]) if measured is not None else None, "unit": unit})
+    return rows
+
+
+def plot_profile(rep: dict, path: Path) -> None:
+    """Predicted instructions next to measured ticks per layer, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = [la for la in rep["layers"] if la["kernel"] != "in-place"]
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(layers) + 2), 4))
+    ax.bar(x - 0.2, [la["predicted_instructions"] for la in layers], width=0.4, label="predicted instructions")
+    ax.bar(x + 0.2, [la["measured"] or 0 for la in layers], width=0.4, label=f"measured ({layers[0]['unit'] if layers else ''})")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels([f"{la['index']}:{la['op'].replace('_2D', '').lower()}\n{la['variant']}" for la in layers],
+                       rotation=45, ha="right", fontsize=7)
+    ax.set_title(f"{rep.get('model', '')} on {rep['board']}: per-layer cost")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _json_default(o):

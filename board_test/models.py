@@ -98,7 +98,7 @@ def tflite_path(cache_dir: Path, name: str) -> Path:
 def export_hil_models(cache_dir, names=MODEL_NAMES, out_dir=None) -> dict[str, Path]:
     """Train (the int8 .tflite cached in cache_dir) and export each model into
     out_dir/<name> (default cache_dir/<name>); returns {name: export dir}."""
-    from sparsemcu.export.pipeline import export_model
+    from sparsemcu.export.pipeline import Options, export_model
 
     cache_dir = Path(cache_dir)
     out_dir = Path(out_dir) if out_dir is not None else cache_dir
@@ -106,6 +106,7 @@ def export_hil_models(cache_dir, names=MODEL_NAMES, out_dir=None) -> dict[str, P
     for name in names:
         tfl = tflite_path(cache_dir, name)
         d = out_dir / name
-        export_model(tfl.read_bytes(), d, name=name)
+        # the pruned model exported for size: its sparse kernels run on the board too
+        export_model(tfl.read_bytes(), d, name=name, options=Options(optimize="size" if "pruned" in name else "speed"))
         out[name] = d
     return out

@@ -64,6 +64,11 @@ before sending the next. The device sends nothing else while running the model
                 the difference: checks the tick unit (1 SysTick tick = 40 emulated
                 instructions on QEMU mps2 with -icount shift=0).
 
+  0x08 PROFILE payload: empty                  -> 0x88: u16 count, then count u32 ticks:
+                board_ticks() spent in each kernel call of model_invoke() during the last RUN
+                (index = position in the generated model_invoke, in-place calls 0); count = 0
+                unless the firmware was built for profiling (`sparsemcu build --profile`).
+
 Events (device -> host, unsolicited)
 ------------------------------------
   0xB0 BOOT   sent once after reset, after board_init():
@@ -102,12 +107,12 @@ SYNC = b"\xA5\x5A"
 HEADER = struct.Struct("<BH")  # cmd, len (after the sync pair)
 RX_MAX = 64
 
-PING, INFO, LOAD, RUN, READ, STATS, CALIB = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
+PING, INFO, LOAD, RUN, READ, STATS, CALIB, PROFILE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08
 RESPONSE = 0x80
 BOOT, ERROR, FAULT = 0xB0, 0xEE, 0xFF
 
 CMD_NAMES = {PING: "PING", INFO: "INFO", LOAD: "LOAD", RUN: "RUN", READ: "READ", STATS: "STATS",
-             CALIB: "CALIB", BOOT: "BOOT", ERROR: "ERROR", FAULT: "FAULT"}
+             CALIB: "CALIB", PROFILE: "PROFILE", BOOT: "BOOT", ERROR: "ERROR", FAULT: "FAULT"}
 
 ERR_BAD_CRC, ERR_BAD_LENGTH, ERR_UNKNOWN_CMD, ERR_NO_INPUT, ERR_NO_OUTPUT = 1, 2, 3, 4, 5
 ERROR_NAMES = {ERR_BAD_CRC: "bad CRC", ERR_BAD_LENGTH: "bad length", ERR_UNKNOWN_CMD: "unknown command",
@@ -313,6 +318,15 @@ class Stats:
         if len(payload) != 16:
             raise ProtocolError(f"STATS response of {len(payload)} bytes, expected 16")
         return cls(*struct.unpack("<IIII", payload))
+
+
+def decode_profile(payload: bytes) -> list[int]:
+    if len(payload) < 2:
+        raise ProtocolError(f"PROFILE response of {len(payload)} bytes, expected at least 2")
+    (count,) = struct.unpack_from("<H", payload)
+    if len(payload) != 2 + 4 * count:
+        raise ProtocolError(f"PROFILE response of {len(payload)} bytes, expected {2 + 4 * count} for {count} calls")
+    return list(struct.unpack_from(f"<{count}I", payload, 2))
 
 
 @dataclass

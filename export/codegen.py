@@ -14,7 +14,10 @@ KERNELS_DIR = TEMPLATES / "kernels"
 
 
 def c_array_body(values: np.ndarray, per_line: int = 16) -> str:
-    flat = np.asarray(values).reshape(-1)
+    values = np.asarray(values)
+    if values.ndim == 2:  # an array of structs: one initialiser per row
+        return "\n".join("  {" + ", ".join(str(int(v)) for v in row) + "}," for row in values)
+    flat = values.reshape(-1)
     lines = []
     for i in range(0, len(flat), per_line):
         lines.append("  " + ", ".join(str(int(v)) for v in flat[i:i + per_line]) + ",")
@@ -22,6 +25,9 @@ def c_array_body(values: np.ndarray, per_line: int = 16) -> str:
 
 
 def c_value(v) -> str:
+    """A parameter-struct field: an int, a C expression, or a nested struct (dict) as an initialiser."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f".{k} = {c_value(x)}" for k, x in v.items()) + "}"
     return v if isinstance(v, str) else str(int(v))
 
 
@@ -58,12 +64,13 @@ def render(model, name: str) -> dict[str, str]:
     env = _env()
     g = model.graph
     calls = []
-    for c in model.calls:
+    for i, c in enumerate(model.calls):
         ins = ", ".join(shape_str(g.tensors[t].shape) for t in c.inputs)
         calls.append({"call": c, "comment": f"{c.op} [{ins}] -> [{shape_str(g.tensors[c.output].shape)}]"
                                            f" {c.kernel or 'in place'}",
                       "inputs": [model.plan.offset(t) for t in c.inputs],
-                      "output": model.plan.offset(c.output)})
+                      "output": model.plan.offset(c.output),
+                      "scratch": model.plan.scratch_offsets.get(i)})
     ctx = {"name": name, "model": model, "calls": calls, "plan": model.plan,
            "inp": model.input_tensor, "out": model.output_tensor,
            "input_offset": model.plan.offset(model.input), "output_offset": model.plan.offset(model.output)}

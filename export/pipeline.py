@@ -6,15 +6,39 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sparsemcu.errors import SparsemcuError, UnsupportedOpError
 from .ir import Graph, Tensor
+from . import cost
 from .ops import REGISTRY, SUPPORTED_OPS, KernelCall, LoweringContext
+from .ops.base import candidates as propose
 from .planner import MemoryPlan, plan_memory
+from .select import select, total_flash
 from .tflite_reader import read_tflite
 
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+@dataclass
+class Options:
+    """How kernel variants are chosen (export/select.py) and which core's cost model predicts."""
+    optimize: str = "balanced"  # speed | size | balanced
+    flash_budget: int | None = None  # bytes of flash the model may take (balanced)
+    ram_budget: int | None = None  # bytes of arena the model may take (balanced: less scratch if needed)
+    variant: str | None = None  # a variant to prefer wherever it is proposed ("dense", "rle", "simd")
+    core: str = cost.DEFAULT_CORE
+
+    @classmethod
+    def for_board(cls, board: str | None, **kw) -> "Options":
+        """The board's core and the model's share of its flash (what the search budgets too)."""
+        if not board:
+            return cls(**kw)
+        from sparsemcu.firmware.boards import get_board
+        from sparsemcu.nas.objectives import board_budget
+        b, budget = get_board(board), board_budget(board)
+        return cls(flash_budget=budget.max_flash, ram_budget=budget.max_ram,
+                   core=b.cpu or ("host" if b.is_host else cls.core), **kw)
 
 
 @dataclass
@@ -27,6 +51,7 @@ class LoweredModel:
     float_output: bool
     plan: MemoryPlan
     model_hash: str
+    options: Options = field(default_factory=Options)
 
     @property
     def input_tensor(self) -> Tensor:
@@ -39,6 +64,15 @@ class LoweredModel:
     @property
     def flash_bytes(self) -> int:
         return sum(c.flash_bytes for c in self.calls)
+
+    @property
+    def flash_bytes_with_code(self) -> int:
+        """Constant data plus the (estimated) code of the kernel variants used."""
+        return total_flash(self.calls)
+
+    @property
+    def predicted_instructions(self) -> int:
+        return sum(c.predicted_instructions for c in self.calls)
 
     @property
     def weight_bytes(self) -> int:
@@ -92,16 +126,23 @@ def check_supported(graph: Graph) -> None:
                                      f"supported: {', '.join(SUPPORTED_OPS)}")
 
 
-def lower(model_bytes: bytes, force_encoding: str | None = None) -> LoweredModel:
+def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
+    options = options or Options()
     graph = read_tflite(model_bytes)
     check_supported(graph)
     nodes, inp, out, float_in, float_out = _strip_edges(graph)
-    calls = []
+    proposed = []
     for n in nodes:
         if n.op not in REGISTRY:  # an inner float QUANTIZE/DEQUANTIZE
             raise UnsupportedOpError(f"unsupported operator {n.op} (float) at index {n.index}; "
                                      "only int8 graphs are supported inside the model")
-        calls.append(REGISTRY[n.op](LoweringContext(graph, n, force_encoding)))
+        cands = propose(LoweringContext(graph, n))
+        for c in cands:
+            c.features = {"in_elems": sum(graph.tensors[t].size for t in c.inputs),
+                          "out_elems": graph.tensors[c.output].size, "calls": 1, **c.features}
+            c.predicted_instructions = cost.predict(c, options.core)
+        proposed.append(cands)
+    calls = select(proposed, options.optimize, options.flash_budget, options.variant)
     sizes = {}
     for c in calls:
         for t in c.inputs + [c.output]:
@@ -112,24 +153,32 @@ def lower(model_bytes: bytes, force_encoding: str | None = None) -> LoweredModel
             sizes[t] = tensor.nbytes
     sizes.setdefault(inp, graph.tensors[inp].nbytes)
     plan = plan_memory(calls, sizes, inp, out)
+    while options.optimize == "balanced" and options.ram_budget and plan.arena_bytes > options.ram_budget:
+        # over the RAM budget: the layer with the most scratch takes its fastest variant with less
+        worst = max(range(len(calls)), key=lambda i: calls[i].scratch_bytes)
+        leaner = [c for c in proposed[worst] if c.scratch_bytes < calls[worst].scratch_bytes]
+        if not leaner:
+            break  # the activations alone do not fit: the build reports it with the numbers
+        calls[worst] = min(leaner, key=lambda c: (c.predicted_instructions, c.flash_bytes))
+        plan = plan_memory(calls, sizes, inp, out)
     digest = hashlib.sha256(model_bytes).hexdigest()[:16]
-    return LoweredModel(graph, calls, inp, out, float_in, float_out, plan, digest)
+    return LoweredModel(graph, calls, inp, out, float_in, float_out, plan, digest, options)
 
 
-def footprint(model_bytes: bytes) -> dict:
-    """Flash and RAM of the model as exported: the figures the search optimises."""
-    m = lower(model_bytes)
+def footprint(model_bytes: bytes, options: Options | None = None) -> dict:
+    """Flash, RAM and predicted instructions of the model as exported: the figures the search optimises."""
+    m = lower(model_bytes, options)
     return {"flash_bytes": m.flash_bytes, "weight_bytes": m.weight_bytes, "arena_bytes": m.plan.arena_bytes,
-            "macs": m.macs, "nonzero_macs": m.nonzero_macs}
+            "macs": m.macs, "nonzero_macs": m.nonzero_macs, "predicted_instructions": m.predicted_instructions}
 
 
-def export_model(model_bytes: bytes, out_dir, name: str = "model", force_encoding: str | None = None) -> dict:
+def export_model(model_bytes: bytes, out_dir, name: str = "model", options: Options | None = None) -> dict:
     """Lower, plan, render C and write the report into out_dir; returns the report dict.
 
     Everything is rendered in memory first and written only when all of it succeeded.
     """
     from . import codegen, report
-    model = lower(model_bytes, force_encoding)
+    model = lower(model_bytes, options)
     files = codegen.render(model, name)
     rep = report.build_report(model, name, len(model_bytes))
     return report.write_export(out_dir, model_bytes, files, rep, model)

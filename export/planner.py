@@ -25,6 +25,8 @@ class Buffer:
     last: int  # last call index at which it is live
     offset: int = -1
     label: str = ""
+    scratch_of: int = -1  # a kernel call's scratch: that call's index
+    align: int = 1  # its offset is a multiple of this
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return not (self.last < other.first or other.last < self.first)
@@ -41,9 +43,13 @@ class MemoryPlan:
     buffers: list[Buffer]
     tensor_offsets: dict[int, int] = field(default_factory=dict)
     live_bytes: list[int] = field(default_factory=list)  # bytes live at each call
+    scratch_offsets: dict[int, int] = field(default_factory=dict)  # call index -> its scratch's offset
 
     def offset(self, tensor: int) -> int:
         return self.tensor_offsets[tensor]
+
+
+SCRATCH_ALIGNMENT = 4  # kernels read their scratch by words and word pairs (LDRD)
 
 
 def _align(x: int, a: int) -> int:
@@ -83,7 +89,8 @@ def build_buffers(calls: list[KernelCall], sizes: dict[int, int], model_input: i
         buffers.append(Buffer(len(buffers), sorted(ts), size, first[r], last.get(r, first[r]), label=f"t{r}"))
     for i, c in enumerate(calls):
         if c.scratch_bytes:
-            buffers.append(Buffer(len(buffers), [], c.scratch_bytes, i, i, label=f"scratch{c.node}"))
+            buffers.append(Buffer(len(buffers), [], c.scratch_bytes, i, i, label=f"scratch{c.node}", scratch_of=i,
+                                  align=SCRATCH_ALIGNMENT))
     return buffers
 
 
@@ -95,10 +102,11 @@ def _greedy(buffers: list[Buffer], order: list[Buffer], alignment: int) -> int:
     placed: list[Buffer] = []
     for b in order:
         offset = 0
+        align = max(alignment, b.align)
         for other in sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset):
             if offset + b.size <= other.offset:
                 break
-            offset = max(offset, _align(other.offset + other.size, alignment))
+            offset = max(offset, _align(other.offset + other.size, align))
         b.offset = offset
         placed.append(b)
     return max((b.offset + b.size for b in buffers), default=0)
@@ -107,7 +115,8 @@ def _greedy(buffers: list[Buffer], order: list[Buffer], alignment: int) -> int:
 def _ping_pong(buffers: list[Buffer], arena: int, alignment: int) -> int:
     """Alternate buffers, in order of birth, between the bottom and the top of the arena."""
     for k, b in enumerate(sorted(buffers, key=lambda b: (b.first, b.id))):
-        b.offset = 0 if k % 2 == 0 else (arena - b.size) // alignment * alignment
+        align = max(alignment, b.align)
+        b.offset = 0 if k % 2 == 0 else (arena - b.size) // align * align
         if b.offset < 0:
             return -1
     return arena
@@ -143,4 +152,5 @@ def plan_memory(calls: list[KernelCall], sizes: dict[int, int], model_input: int
     for b, off in zip(buffers, best[2]):
         b.offset = off
     offsets = {t: b.offset for b in buffers for t in b.tensors}
-    return MemoryPlan(max(best[0], 1), lower, best[1], buffers, offsets, live[1:-1])
+    scratch = {b.scratch_of: b.offset for b in buffers if b.scratch_of >= 0}
+    return MemoryPlan(max(best[0], 1), lower, best[1], buffers, offsets, live[1:-1], scratch)

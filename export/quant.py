@@ -110,3 +110,44 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
     left = shift if shift > 0 else 0
     right = 0 if shift > 0 else -shift
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x * (1 << left), multiplier), right)
+
+
+def fused_requant_table(bias: np.ndarray, weight_rows: np.ndarray, input_offset: int, mult: np.ndarray,
+                        shift: np.ndarray, output_offset: int) -> np.ndarray | None:
+    """smcu_requant_t[channels] (firmware_templates/kernels/smcu_simd.h) as int32 [channels, 5], or None
+    when a channel's requantisation is outside what the one-step form reproduces exactly (a
+    multiplier >= 0.5, or a 64-bit intermediate that could overflow for some int8 input).
+
+    bias' = bias + input_offset * sum(row): the input zero point folded in (int32 wrap-around, as the
+    accumulator); round = 2^30 + 2^(30+e) + output_offset * 2^(31+e) for right shift e. A channel
+    whose weights are all zero outputs a constant and is stored as one (multiplier 0).
+    """
+    rows = np.asarray(weight_rows, np.int64).reshape(len(mult), -1)
+    table = []
+    for c in range(len(mult)):
+        b = int(bias[c]) + int(input_offset) * int(rows[c].sum())
+        b = (b + 2**31) % 2**32 - 2**31
+        m, e = int(mult[c]), -int(shift[c])
+        if not rows[c].any():  # acc == bias: out = MBQM(bias) + offset, whatever the input
+            const = multiply_by_quantized_multiplier(int(bias[c]), m, int(shift[c])) + int(output_offset)
+            if not -2**31 <= const < 2**31:
+                return None
+            b, m, e, rnd = 0, 0, 1, (1 << 30) + (1 << 31) + (const << 32)
+        else:
+            if e < 1:
+                return None
+            rnd = (1 << 30) + (1 << (30 + e)) + int(output_offset) * (1 << (31 + e))
+            acc_bound = abs(b) + 128 * int(np.abs(rows[c]).sum())  # |acc| for any int8 input
+            if acc_bound >= 2**31 or acc_bound * m + abs(rnd) + 2**31 >= 2**63:
+                return None
+        table.append([b, m, _s32(rnd & 0xFFFFFFFF), rnd >> 32, e - 1])
+    return np.asarray(table, np.int64).astype(np.int32)
+
+
+def _s32(v: int) -> int:
+    return v - 2**32 if v >= 2**31 else v
+def fused_requant_reference(acc: int, row: np.ndarray) -> int:
+    """What smcu_requant_fused computes for one table row (before the activation clamp)."""
+    _, mult, lo, hi, sh = (int(v) for v in row)
+    z = (hi << 32) + (lo & 0xFFFFFFFF) + acc * mult - ((1 << 31) if acc < 0 else 0)
+    return (z >> 32) >> sh

@@ -20,7 +20,8 @@ def build_report(model, name: str, tflite_bytes: int) -> dict:
     layers = []
     for i, c in enumerate(model.calls):
         layers.append({
-            "index": c.node, "op": c.op, "kernel": c.kernel or "in-place",
+            "index": c.node, "op": c.op, "kernel": c.kernel or "in-place", "variant": c.variant,
+            "predicted_instructions": c.predicted_instructions, "scratch_bytes": c.scratch_bytes,
             "input_shapes": [list(g.tensors[t].shape) for t in c.inputs],
             "output_shape": list(g.tensors[c.output].shape),
             "encoding": c.weight_encoding, "weight_bytes": c.weight_bytes,
@@ -35,6 +36,8 @@ def build_report(model, name: str, tflite_bytes: int) -> dict:
         "dense_weight_bytes": model.dense_weight_bytes,
         "arena_bytes": model.plan.arena_bytes, "arena_lower_bound": model.plan.lower_bound,
         "memory_plan": model.plan.strategy, "macs": model.macs, "nonzero_macs": model.nonzero_macs,
+        "optimize": model.options.optimize, "flash_budget": model.options.flash_budget, "core": model.options.core,
+        "predicted_instructions": model.predicted_instructions,
         "input": _quant(model.input_tensor, model.float_input),
         "output": _quant(model.output_tensor, model.float_output),
         "layers": layers,
@@ -44,11 +47,12 @@ def build_report(model, name: str, tflite_bytes: int) -> dict:
 
 
 def summary_table(rep: dict) -> str:
-    rows = [("#", "op", "output", "encoding", "weights B", "MACs", "sparsity", "live B")]
+    rows = [("#", "op", "output", "variant", "weights B", "MACs", "sparsity", "pred. instr", "live B")]
     for layer in rep["layers"]:
-        rows.append((str(layer["index"]), layer["op"], shape_str(layer["output_shape"]), layer["encoding"],
+        rows.append((str(layer["index"]), layer["op"], shape_str(layer["output_shape"]), layer["variant"],
                      str(layer["weight_bytes"]) if layer["encoding"] != "-" else "-", str(layer["macs"]),
-                     f"{layer['sparsity']:.0%}" if layer["encoding"] != "-" else "-", str(layer["live_bytes"])))
+                     f"{layer['sparsity']:.0%}" if layer["encoding"] != "-" else "-",
+                     f"{layer['predicted_instructions']:,}", str(layer["live_bytes"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -56,7 +60,8 @@ def summary_table(rep: dict) -> str:
     lines.append(f"flash {rep['flash_bytes']} B (weights {rep['weight_bytes']} B, dense would be "
                  f"{rep['dense_weight_bytes']} B)  arena {rep['arena_bytes']} B (lower bound "
                  f"{rep['arena_lower_bound']} B, {rep['memory_plan']})  MACs {rep['macs']} "
-                 f"(non-zero {rep['nonzero_macs']})")
+                 f"(non-zero {rep['nonzero_macs']})  predicted {rep['predicted_instructions']:,} instructions "
+                 f"on {rep['core']} ({rep['optimize']})")
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 
-from sparsemcu.export.pipeline import export_model  # noqa: E402
+from sparsemcu.export.pipeline import Options, export_model  # noqa: E402
 from sparsemcu.export.quantize import keras_to_int8_tflite  # noqa: E402
 
 BATCH_RUNNER = Path(__file__).parent / "c" / "batch_runner.c"
@@ -76,11 +76,14 @@ def run_native(exe: Path, x_int8: np.ndarray, out_shape) -> np.ndarray:
     return np.frombuffer(proc.stdout, np.int8).reshape(len(x_int8), *out_shape)
 
 
-def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, force_encoding: str | None = None,
+def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, variant: str | None = None,
                   name: str = "model") -> np.ndarray:
-    """Export to C, compile natively with -Werror, run every sample; returns int8 [N, ...]."""
-    out_dir = Path(tmp_path) / f"export_{force_encoding or 'auto'}"
-    rep = export_model(tflite_bytes, out_dir, name=name, force_encoding=force_encoding)
+    """Export to C (with `variant` wherever it applies), compile natively with -Werror, run every
+    sample; returns int8 [N, ...]."""
+    out_dir = Path(tmp_path) / f"export_{variant or 'auto'}"
+    rep = export_model(tflite_bytes, out_dir, name=name, options=Options(variant=variant))
+    if variant is not None:
+        assert variant in {layer["variant"] for layer in rep["layers"]}, f"no layer uses the {variant} variant"
     exe = build_native(out_dir)
     return run_native(exe, x_int8, tuple(rep["output"]["shape"][1:]))
 

@@ -6,6 +6,8 @@ from harness import random_int8, run_generated, run_tflm, to_int8_tflite
 from sparsemcu.export.quantize import concrete_to_int8_tflite
 from sparsemcu.tf import keras, tensorflow
 
+VARIANTS = ("dense", "rle", "simd")  # every CONV_2D kernel variant, each against TFLM
+
 CONV_CASES = [
     # (in_shape, filters, kernel, strides, padding, activation)
     ((9, 9, 3), 5, (3, 3), 2, "same", "relu"),
@@ -37,8 +39,8 @@ def test_conv2d_bit_exact(case, sparsity, tmp_path):
     tfl = to_int8_tflite(model, seed=case)
     x = random_int8(in_shape, 40, seed=case)
     ref = run_tflm(tfl, x)
-    for enc in ("dense", "rle"):
-        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, enc), ref, err_msg=enc)
+    for variant in VARIANTS:
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, variant), ref, err_msg=variant)
 
 
 def _dilated_conv_tflite(in_shape, filters, kernel, dilation, padding, seed):
@@ -64,8 +66,8 @@ def test_conv2d_dilation_bit_exact(padding, tmp_path):
     assert convs and convs[0].options["dilation_h_factor"] == 2
     x = random_int8((11, 10, 3), 30, seed=3)
     ref = run_tflm(tfl, x)
-    for enc in ("dense", "rle"):
-        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, enc), ref, err_msg=enc)
+    for variant in VARIANTS:
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, variant), ref, err_msg=variant)
 
 
 @pytest.mark.parametrize("in_features,units,act,sparsity", [(37, 19, "relu", 0.0), (64, 10, None, 0.9),

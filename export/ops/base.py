@@ -1,11 +1,15 @@
-"""The lowering interface: one TFLite operator -> one call into one int8 C kernel variant.
+"""The lowering interface: one TFLite operator -> candidate calls into int8 C kernel variants.
 
 Every operator module in this package registers a lowering function with `@register(...)`.
-A lowering function gets a LoweringContext and returns a KernelCall: the C function to
-call, its parameter struct (fields rendered as a `static const` initialiser), the const
-arrays it needs (weights, biases, multipliers, ...), the activation tensors it reads and
-writes, and its cost figures. Codegen, planner and report only ever see KernelCalls, so a
-new kernel variant (sparse, SIMD, fused) is a new lowering choice, not a new pipeline.
+A lowering function gets a LoweringContext and returns its candidates, one KernelCall per
+kernel variant that can run the operator (a single KernelCall where there is one): the C
+function to call, its parameter struct (fields rendered as a `static const` initialiser;
+a nested dict is a nested struct, the fields every variant shares under "c"), the const
+arrays it needs in the variant's own weight layout, the activation tensors it reads and
+writes, the scratch bytes it needs (placed by the memory planner, passed as the last
+argument) and its cost figures. `export/select.py` picks one candidate per operator under a
+policy with the instruction counts of `export/cost.py`; codegen, planner and report only
+ever see the chosen KernelCalls.
 """
 from __future__ import annotations
 
@@ -26,13 +30,19 @@ PARAM_FIELD_BYTES = 4
 
 @dataclass
 class ConstArray:
-    """A `static const` array in model.c (lives in flash)."""
+    """A `static const` array in model.c (lives in flash); with `struct`, an array of that C struct,
+    one row of `values` (all int32 fields) per element."""
     name: str
     values: np.ndarray
+    struct: str | None = None
 
     @property
     def ctype(self) -> str:
-        return _CTYPES[self.values.dtype]
+        return self.struct or _CTYPES[self.values.dtype]
+
+    @property
+    def length(self) -> int:
+        return int(self.values.shape[0]) if self.struct else int(self.values.size)
 
     @property
     def nbytes(self) -> int:
@@ -49,6 +59,7 @@ class KernelCall:
     inputs: list[int]  # activation tensors passed as `const int8_t *`, in order
     output: int  # activation tensor written (`int8_t *`)
     consts: list[ConstArray] = field(default_factory=list)
+    variant: str = "generic"  # kernel variant: "dense" / "rle" (scalar reference), "simd", "generic"
     inputs_as_array: bool = False  # pass inputs as one `const int8_t *const[]` (CONCATENATION)
     alias_output_to_input: bool = False  # output shares input[0]'s buffer (in place)
     macs: int = 0  # dense multiply-accumulates
@@ -57,7 +68,9 @@ class KernelCall:
     weight_bytes: int = 0  # bytes of the (encoded) weight arrays
     dense_weight_bytes: int = 0  # what dense int8 storage of the same weights takes
     sparsity: float = 0.0  # fraction of zero weights
-    scratch_bytes: int = 0  # temporary arena bytes needed during the call (planned like a tensor)
+    scratch_bytes: int = 0  # temporary arena bytes during the call (planned, word aligned, passed last)
+    features: dict[str, int] = field(default_factory=dict)  # shape figures the cost model reads
+    predicted_instructions: int = 0  # filled by export/cost.py
 
     @property
     def const_bytes(self) -> int:
@@ -65,18 +78,22 @@ class KernelCall:
 
     @property
     def params_bytes(self) -> int:
-        return PARAM_FIELD_BYTES * len(self.fields) if self.params_type else 0
+        return PARAM_FIELD_BYTES * count_fields(self.fields) if self.params_type else 0
 
     @property
     def flash_bytes(self) -> int:
         return self.const_bytes + self.params_bytes
 
 
+def count_fields(fields: dict) -> int:
+    """Leaf fields of a (nested) parameter struct."""
+    return sum(count_fields(v) if isinstance(v, dict) else 1 for v in fields.values())
+
+
 @dataclass
 class LoweringContext:
     graph: Graph
     node: Node
-    force_encoding: str | None = None  # "dense" / "rle" to override the smallest-wins choice (tests)
 
     @property
     def prefix(self) -> str:
@@ -93,15 +110,21 @@ class LoweringContext:
     def out(self) -> Tensor:
         return self.graph.tensors[self.node.outputs[0]]
 
-    def const(self, name: str, values: np.ndarray) -> ConstArray:
-        return ConstArray(f"{self.prefix}_{name}", np.ascontiguousarray(values))
+    def const(self, name: str, values: np.ndarray, struct: str | None = None) -> ConstArray:
+        return ConstArray(f"{self.prefix}_{name}", np.ascontiguousarray(values), struct)
 
     def fail(self, why: str) -> SparsemcuError:
         return SparsemcuError(f"operator {self.node.index} ({self.node.op}): {why}")
 
 
-Lowering = Callable[[LoweringContext], KernelCall]
+Lowering = Callable[[LoweringContext], "KernelCall | list[KernelCall]"]
 REGISTRY: dict[str, Lowering] = {}
+
+
+def candidates(ctx: LoweringContext) -> list[KernelCall]:
+    """Every kernel variant the registered lowering proposes for ctx.node."""
+    proposed = REGISTRY[ctx.node.op](ctx)
+    return proposed if isinstance(proposed, list) else [proposed]
 
 
 def register(*ops: str) -> Callable[[Lowering], Lowering]:

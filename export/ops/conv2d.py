@@ -1,33 +1,37 @@
-"""CONV_2D -> smcu_conv2d_s8_{dense,rle} (per-channel int8, any kernel/stride/dilation/padding)."""
+"""CONV_2D -> smcu_conv2d_s8_{dense,rle,simd} (per-channel int8, any kernel/stride/dilation/padding).
+
+Candidates: the scalar reference kernel with dense or run-length sparse int8 weights, and the
+16-bit SIMD kernel (im2col into planned scratch, int16 weights re-laid out offline, input zero
+point folded into the bias) where its one-step requantisation is exact for every channel.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from .. import encoder
-from ..quant import activation_range, per_channel_multipliers
+from .. import encoder, layouts
+from ..quant import activation_range, fused_requant_table, per_channel_multipliers
 from .base import PADDING_SAME, KernelCall, LoweringContext, nhwc, register, same_padding
 
 
-def bias_const(ctx: LoweringContext, position: int, channels: int):
+def bias_values(ctx: LoweringContext, position: int, channels: int) -> np.ndarray:
     """The int32 bias at input `position`, or zeros when the op has none."""
     if ctx.has_input(position):
-        return ctx.const("bias", ctx.tensor(position).data.astype(np.int32).reshape(-1))
-    return ctx.const("bias", np.zeros(channels, np.int32))
+        return ctx.tensor(position).data.astype(np.int32).reshape(-1)
+    return np.zeros(channels, np.int32)
 
 
-def requant_consts(ctx: LoweringContext, weight_scales: np.ndarray, channels: int):
+def multipliers(ctx: LoweringContext, weight_scales: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
     inp, out = ctx.tensor(0), ctx.out
-    mult, shift = per_channel_multipliers(inp.per_tensor_scale, weight_scales, out.per_tensor_scale, channels)
-    return ctx.const("mult", mult), ctx.const("shift", shift)
+    return per_channel_multipliers(inp.per_tensor_scale, weight_scales, out.per_tensor_scale, channels)
 
 
-def conv_fields(ctx: LoweringContext, enc: encoder.EncodedWeights, bias, mult, shift) -> dict:
+def quant_fields(ctx: LoweringContext) -> dict:
+    """Zero points and activation range: fields every variant of a weighted op shares."""
     out = ctx.out
     act_min, act_max = activation_range(ctx.node.options.get("fused_activation_function", 0),
                                         out.per_tensor_scale, out.per_tensor_zero_point)
     return {"input_offset": -ctx.tensor(0).per_tensor_zero_point, "output_offset": out.per_tensor_zero_point,
-            "act_min": act_min, "act_max": act_max, **enc.fields,
-            "bias": bias.name, "mult": mult.name, "shift": shift.name}
+            "act_min": act_min, "act_max": act_max}
 
 
 def spatial(ctx: LoweringContext, k_h: int, k_w: int):
@@ -44,19 +48,33 @@ def spatial(ctx: LoweringContext, k_h: int, k_w: int):
             "stride_h": s_h, "stride_w": s_w, "dil_h": d_h, "dil_w": d_w, "pad_h": pad_h, "pad_w": pad_w}
 
 
-def weights_call(ctx: LoweringContext, kernel_base: str, params_type: str, fields: dict,
-                 enc: encoder.EncodedWeights, consts: list, macs_per_weight_use: int) -> KernelCall:
-    """A KernelCall for a weighted op; `macs_per_weight_use` = output pixels each weight is used for."""
-    return KernelCall(
-        node=ctx.node.index, op=ctx.node.op, kernel=f"{kernel_base}_{enc.format}", params_type=params_type,
-        fields=fields, inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=enc.consts + consts,
-        macs=enc.dense_nbytes * macs_per_weight_use, nonzero_macs=enc.nonzeros * macs_per_weight_use,
-        weight_encoding=enc.format, weight_bytes=enc.nbytes, dense_weight_bytes=enc.dense_nbytes,
-        sparsity=enc.sparsity)
+def reference_candidates(ctx: LoweringContext, kernel_base: str, params_type: str, common: dict, rows: np.ndarray,
+                         bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, uses_per_weight: int,
+                         features: dict) -> list[KernelCall]:
+    """The scalar reference kernel with dense and with run-length sparse int8 weights.
+    `uses_per_weight` = output pixels each weight is used for."""
+    consts = [ctx.const("bias", bias), ctx.const("mult", mult), ctx.const("shift", shift)]
+    calls = []
+    for fmt in encoder.FORMATS:
+        enc = encoder.encode(ctx.prefix, rows, fmt)
+        fields = {"c": common, **enc.fields, **{k: a.name for k, a in zip(("bias", "mult", "shift"), consts)}}
+        calls.append(KernelCall(
+            node=ctx.node.index, op=ctx.node.op, kernel=f"{kernel_base}_{fmt}", variant=fmt, params_type=params_type,
+            fields=fields, inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=enc.consts + consts,
+            macs=enc.dense_nbytes * uses_per_weight, nonzero_macs=enc.nonzeros * uses_per_weight,
+            weight_encoding=fmt, weight_bytes=enc.nbytes, dense_weight_bytes=enc.dense_nbytes, sparsity=enc.sparsity,
+            features={**features, "entries_x_uses": enc.entries * uses_per_weight}))
+    return calls
+
+
+def simd_requant(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, mult, shift):
+    """The smcu_requant_t table const, or None where the SIMD variants do not apply."""
+    table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
+    return None if table is None else ctx.const("requant", table, "smcu_requant_t")
 
 
 @register("CONV_2D")
-def lower_conv2d(ctx: LoweringContext) -> KernelCall:
+def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
     inp, w = ctx.tensor(0), ctx.tensor(1)
     if nhwc(inp)[0] != 1:
         raise ctx.fail(f"batch {nhwc(inp)[0]} not supported (batch 1 only)")
@@ -65,13 +83,33 @@ def lower_conv2d(ctx: LoweringContext) -> KernelCall:
     out_c, k_h, k_w, in_c = w.shape
     if in_c != nhwc(inp)[3]:
         raise ctx.fail("grouped convolution is not supported")
-    enc = encoder.encode(f"{ctx.prefix}", w.data.reshape(out_c, -1), ctx.force_encoding)
-    bias = bias_const(ctx, 2, out_c)
-    mult, shift = requant_consts(ctx, w.scale, out_c)
+    rows = w.data.reshape(out_c, -1)
+    bias = bias_values(ctx, 2, out_c)
+    mult, shift = multipliers(ctx, w.scale, out_c)
     sp = spatial(ctx, k_h, k_w)
-    fields = {**{k: sp[k] for k in ("in_h", "in_w")}, "in_c": in_c,
+    common = {**{k: sp[k] for k in ("in_h", "in_w")}, "in_c": in_c,
               **{k: sp[k] for k in ("out_h", "out_w")}, "out_c": out_c,
               **{k: sp[k] for k in ("k_h", "k_w", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")},
-              **conv_fields(ctx, enc, bias, mult, shift)}
-    return weights_call(ctx, "smcu_conv2d_s8", "smcu_conv2d_params_t", fields, enc, [bias, mult, shift],
-                        sp["out_h"] * sp["out_w"])
+              **quant_fields(ctx)}
+    pixels = sp["out_h"] * sp["out_w"]
+    k = k_h * k_w * in_c
+    k_pad = layouts.padded_length(k)
+    fast_im2col = (k_w * in_c) % 4 == 0 and sp["dil_w"] == 1
+    features = {"pixels": pixels, "outputs": pixels * out_c, "macs": pixels * out_c * k,
+                "k_pad_macs": pixels * out_c * k_pad, "im2col_fast": pixels * k_pad if fast_im2col else 0,
+                "im2col_slow": 0 if fast_im2col else pixels * k_pad}
+    calls = reference_candidates(ctx, "smcu_conv2d_s8", "smcu_conv2d_ref_params_t", common, rows, bias, mult, shift,
+                                 pixels, features)
+    requant = simd_requant(ctx, common, rows, bias, mult, shift)
+    if requant is not None:
+        weights = ctx.const("weights_simd", layouts.interleave_channel_pairs(layouts.sxtb16_words(rows)))
+        nonzeros = int(np.count_nonzero(rows))
+        calls.append(KernelCall(
+            node=ctx.node.index, op=ctx.node.op, kernel="smcu_conv2d_s8_simd", variant="simd",
+            params_type="smcu_conv2d_simd_params_t",
+            fields={"c": common, "weights": weights.name, "requant": requant.name, "k_pad": k_pad},
+            inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[weights, requant],
+            macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="simd-int16",
+            weight_bytes=weights.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
+            scratch_bytes=4 * k_pad, features=features))
+    return calls

@@ -6,13 +6,12 @@ layout: one row of k_h * k_w weights (ky, kx order) per output channel.
 """
 from __future__ import annotations
 
-from .. import encoder
 from .base import KernelCall, LoweringContext, nhwc, register
-from .conv2d import bias_const, conv_fields, requant_consts, spatial, weights_call
+from .conv2d import bias_values, multipliers, quant_fields, reference_candidates, spatial
 
 
 @register("DEPTHWISE_CONV_2D")
-def lower_depthwise_conv2d(ctx: LoweringContext) -> KernelCall:
+def lower_depthwise_conv2d(ctx: LoweringContext) -> list[KernelCall]:
     inp, w, out = ctx.tensor(0), ctx.tensor(1), ctx.out
     n, _, _, in_c = nhwc(inp)
     if n != 1:
@@ -31,13 +30,12 @@ def lower_depthwise_conv2d(ctx: LoweringContext) -> KernelCall:
     if opt_mult not in (0, depth_mult):  # some converters leave 0 / stale values; the shapes decide
         raise ctx.fail(f"depth_multiplier option {opt_mult} disagrees with the shapes ({depth_mult})")
     rows = w.data.reshape(k_h * k_w, out_c).T  # [out_c][k_h * k_w]
-    enc = encoder.encode(ctx.prefix, rows, ctx.force_encoding)
-    bias = bias_const(ctx, 2, out_c)
-    mult, shift = requant_consts(ctx, w.scale, out_c)
     sp = spatial(ctx, k_h, k_w)
-    fields = {**{k: sp[k] for k in ("in_h", "in_w")}, "in_c": in_c,
+    common = {**{k: sp[k] for k in ("in_h", "in_w")}, "in_c": in_c,
               **{k: sp[k] for k in ("out_h", "out_w")}, "out_c": out_c, "depth_mult": depth_mult,
               **{k: sp[k] for k in ("k_h", "k_w", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")},
-              **conv_fields(ctx, enc, bias, mult, shift)}
-    return weights_call(ctx, "smcu_depthwise_conv2d_s8", "smcu_depthwise_conv2d_params_t", fields, enc,
-                        [bias, mult, shift], sp["out_h"] * sp["out_w"])
+              **quant_fields(ctx)}
+    pixels = sp["out_h"] * sp["out_w"]
+    features = {"pixels": pixels, "outputs": pixels * out_c, "macs": pixels * out_c * k_h * k_w}
+    return reference_candidates(ctx, "smcu_depthwise_conv2d_s8", "smcu_depthwise_conv2d_ref_params_t", common, rows,
+                                bias_values(ctx, 2, out_c), *multipliers(ctx, w.scale, out_c), pixels, features)

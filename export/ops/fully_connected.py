@@ -1,13 +1,12 @@
 """FULLY_CONNECTED -> smcu_fully_connected_s8_{dense,rle} (per-tensor or per-channel int8 weights)."""
 from __future__ import annotations
 
-from .. import encoder
 from .base import KernelCall, LoweringContext, register
-from .conv2d import bias_const, conv_fields, requant_consts, weights_call
+from .conv2d import bias_values, multipliers, quant_fields, reference_candidates
 
 
 @register("FULLY_CONNECTED")
-def lower_fully_connected(ctx: LoweringContext) -> KernelCall:
+def lower_fully_connected(ctx: LoweringContext) -> list[KernelCall]:
     inp, w = ctx.tensor(0), ctx.tensor(1)
     if w.data is None:
         raise ctx.fail("weights are not constant")
@@ -15,10 +14,7 @@ def lower_fully_connected(ctx: LoweringContext) -> KernelCall:
         raise ctx.fail("asymmetric weights are not supported")
     out_f, in_f = w.shape
     batches = inp.size // in_f
-    enc = encoder.encode(ctx.prefix, w.data, ctx.force_encoding)
-    bias = bias_const(ctx, 2, out_f)
-    mult, shift = requant_consts(ctx, w.scale, out_f)
-    fields = {"batches": batches, "in_features": in_f, "out_features": out_f,
-              **conv_fields(ctx, enc, bias, mult, shift)}
-    return weights_call(ctx, "smcu_fully_connected_s8", "smcu_fully_connected_params_t", fields, enc,
-                        [bias, mult, shift], batches)
+    common = {"batches": batches, "in_features": in_f, "out_features": out_f, **quant_fields(ctx)}
+    features = {"pixels": batches, "outputs": batches * out_f, "macs": batches * out_f * in_f}
+    return reference_candidates(ctx, "smcu_fully_connected_s8", "smcu_fully_connected_ref_params_t", common, w.data,
+                                bias_values(ctx, 2, out_f), *multipliers(ctx, w.scale, out_f), batches, features)

@@ -1,8 +1,17 @@
-/* CONV_2D, int8 per-channel (TFLite int8 quantisation spec), NHWC, batch 1. */
+/* CONV_2D, int8 per-channel (TFLite int8 quantisation spec), NHWC, batch 1.
+ *
+ * smcu_conv2d_params_t is what every variant needs; each variant's struct starts with it (`c`)
+ * and adds its own weight layout and requantisation data. Variants:
+ *   dense  scalar reference (the oracle the others are tested against), int8 weights
+ *   rle    scalar, run-length sparse weights: only non-zero weights are visited
+ *   simd   16-bit SIMD (SMLAD on Cortex-M4/M7, portable C elsewhere): im2col into int16 scratch,
+ *          int16 weights re-laid out offline, 2 pixels x 2 output channels per inner loop */
 #ifndef SMCU_CONV2D_H
 #define SMCU_CONV2D_H
 
 #include <stdint.h>
+
+#include "smcu_simd.h"
 
 typedef struct {
   int32_t in_h, in_w, in_c;
@@ -11,15 +20,36 @@ typedef struct {
   int32_t input_offset;  /* -input zero point */
   int32_t output_offset; /* output zero point */
   int32_t act_min, act_max;
+} smcu_conv2d_params_t;
+
+/* dense and rle */
+typedef struct {
+  smcu_conv2d_params_t c;
   const int8_t *weights;     /* dense: [out_c][k_h][k_w][in_c]; rle: entry values (export/encoder.py) */
   int32_t rle_entries;       /* rle: number of entries in the layer's stream; dense: 0 */
   const uint8_t *rle_skip;   /* rle: zeros skipped before each entry; dense: NULL */
   const int32_t *bias;       /* [out_c] */
   const int32_t *mult;       /* [out_c] Q31 multipliers */
   const int32_t *shift;      /* [out_c] */
-} smcu_conv2d_params_t;
+} smcu_conv2d_ref_params_t;
 
-void smcu_conv2d_s8_dense(const smcu_conv2d_params_t *p, const int8_t *input, int8_t *output);
-void smcu_conv2d_s8_rle(const smcu_conv2d_params_t *p, const int8_t *input, int8_t *output);
+/* simd */
+typedef struct {
+  smcu_conv2d_params_t c;
+  /* int16 pairs, per channel k_pad weights in (ky, kx, ic) order, zero-padded to k_pad; each group
+   * of 4 weights is two words (w0 | w2 << 16), (w1 | w3 << 16): the lane order SXTB16 gives the
+   * input. Pairs of channels are interleaved group by group: (oc, g0), (oc + 1, g0), (oc, g1), ...;
+   * an odd last channel follows alone. */
+  const int32_t *weights;
+  const smcu_requant_t *requant; /* [out_c], the input zero point folded into the bias */
+  int32_t k_pad;                 /* k_h * k_w * in_c rounded up to a multiple of 4 */
+} smcu_conv2d_simd_params_t;
+
+/* Scratch bytes of the simd variant: two im2col columns of k_pad int16. */
+#define SMCU_CONV2D_SIMD_SCRATCH_BYTES(k_pad) (4 * (k_pad))
+
+void smcu_conv2d_s8_dense(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
+void smcu_conv2d_s8_rle(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
+void smcu_conv2d_s8_simd(const smcu_conv2d_simd_params_t *p, const int8_t *input, int8_t *output, void *scratch);
 
 #endif /* SMCU_CONV2D_H */

@@ -4,19 +4,25 @@
 
 #include <stdint.h>
 
+/* What every variant needs; each variant's struct starts with it (`c`). */
 typedef struct {
   int32_t batches, in_features, out_features;
   int32_t input_offset, output_offset;
   int32_t act_min, act_max;
+} smcu_fully_connected_params_t;
+
+/* dense and rle (scalar reference) */
+typedef struct {
+  smcu_fully_connected_params_t c;
   const int8_t *weights;     /* dense: [out_features][in_features]; rle: entry values (export/encoder.py) */
   int32_t rle_entries;       /* rle: number of entries in the layer's stream; dense: 0 */
   const uint8_t *rle_skip;   /* rle: zeros skipped before each entry; dense: NULL */
   const int32_t *bias;       /* [out_features] */
   const int32_t *mult;       /* [out_features] (a per-tensor multiplier is repeated) */
   const int32_t *shift;      /* [out_features] */
-} smcu_fully_connected_params_t;
+} smcu_fully_connected_ref_params_t;
 
-void smcu_fully_connected_s8_dense(const smcu_fully_connected_params_t *p, const int8_t *input, int8_t *output);
-void smcu_fully_connected_s8_rle(const smcu_fully_connected_params_t *p, const int8_t *input, int8_t *output);
+void smcu_fully_connected_s8_dense(const smcu_fully_connected_ref_params_t *p, const int8_t *input, int8_t *output);
+void smcu_fully_connected_s8_rle(const smcu_fully_connected_ref_params_t *p, const int8_t *input, int8_t *output);
 
 #endif /* SMCU_FULLY_CONNECTED_H */

@@ -137,6 +137,28 @@ static int output_valid;
 static uint32_t runs;
 static uint32_t last_ticks;
 
+#ifdef SMCU_PROFILE
+extern uint32_t smcu_profile_ticks[MODEL_CALLS];
+#define SMCU_PROFILED_CALLS (MODEL_CALLS)
+#else
+#define SMCU_PROFILED_CALLS 0
+#endif
+
+/* PROFILE: u16 count, then count u32 ticks per kernel call of the last RUN (0 calls when the
+ * firmware was not built with SMCU_PROFILE). */
+static void send_profile(void) {
+  static uint8_t buf[2 + 4 * (SMCU_PROFILED_CALLS + 1)];
+  buf[0] = (uint8_t)(SMCU_PROFILED_CALLS);
+  buf[1] = (uint8_t)((SMCU_PROFILED_CALLS) >> 8);
+#ifdef SMCU_PROFILE
+  {
+    uint32_t i;
+    for (i = 0; i < (uint32_t)(SMCU_PROFILED_CALLS); i++) put_u32(&buf[2 + 4 * i], smcu_profile_ticks[i]);
+  }
+#endif
+  smcu_send_frame(SMCU_PROFILE_CMD | SMCU_RESPONSE, buf, 2u + 4u * (uint32_t)(SMCU_PROFILED_CALLS));
+}
+
 static const float input_scale = (float)(MODEL_INPUT_SCALE);
 static const float output_scale = (float)(MODEL_OUTPUT_SCALE);
 
@@ -247,6 +269,9 @@ static void handle(uint8_t cmd, const uint8_t *payload, uint32_t len) {
       smcu_send_frame(SMCU_CALIB | SMCU_RESPONSE, p, 8);
       break;
     }
+    case SMCU_PROFILE_CMD:
+      send_profile();
+      break;
     default:
       send_error(SMCU_ERR_UNKNOWN_CMD, cmd, 0);
       break;

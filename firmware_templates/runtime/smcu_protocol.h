@@ -16,6 +16,7 @@
 #define SMCU_READ 0x05u
 #define SMCU_STATS 0x06u
 #define SMCU_CALIB 0x07u
+#define SMCU_PROFILE_CMD 0x08u
 #define SMCU_RESPONSE 0x80u
 #define SMCU_BOOT 0xB0u
 #define SMCU_ERROR 0xEEu

@@ -12,13 +12,14 @@ def add_parser(subparsers):
                                           "Fails if the model does not fit the board.")
     p.add_argument("dir", help="export directory (holds src/model.c, src/model.h)")
     p.add_argument("--board", required=True, choices=list_boards(), help="target board")
+    p.add_argument("--profile", action="store_true", help="time every kernel call (read with the PROFILE command)")
     p.add_argument("--json", action="store_true", help="print the build result as JSON")
     return p
 
 
 def run(args) -> int:
     from sparsemcu.firmware import build
-    res = build(args.dir, args.board)
+    res = build(args.dir, args.board, profile=args.profile)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:

@@ -22,6 +22,9 @@ def add_parser(subparsers):
     p.add_argument("--timeout", type=float, default=5.0, help="serial timeout per command in seconds (default 5)")
     p.add_argument("--run-timeout", type=float, default=120.0, help="timeout for one inference in seconds (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", action="store_true",
+                   help="profiling build: per-layer measured ticks next to the predicted instructions "
+                        "(deploy_report.json `layers`, DIR/profile.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -31,7 +34,7 @@ def run(args) -> int:
     if args.inputs and args.data:
         from sparsemcu.errors import SparsemcuError
         raise SparsemcuError("give either --inputs or --data, not both")
-    rep = deploy(args.dir, args.board, port=args.port, inputs=args.inputs, outputs=args.outputs, data=args.data,
+    rep = deploy(args.dir, args.board, profile=args.profile, port=args.port, inputs=args.inputs, outputs=args.outputs, data=args.data,
                  limit=args.limit, progress=not args.no_progress, timeout=args.timeout, run_timeout=args.run_timeout,
                  do_flash=not args.no_flash)
     if args.json:

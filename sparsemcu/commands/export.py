@@ -19,8 +19,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pick", default="most-accurate",
                    help="for a search run: smallest | most-accurate | TRIAL number (default: most-accurate)")
     p.add_argument("--name", help="model name in the generated code (default: from MODEL)")
-    p.add_argument("--encoding", choices=["auto", "dense", "rle"], default="auto",
-                   help="weight storage: auto = the smaller of dense and rle per layer (default)")
+    p.add_argument("--optimize", choices=["speed", "size", "balanced"], default="balanced",
+                   help="kernel variant per layer: fewest predicted instructions (speed), fewest flash bytes "
+                        "(size), or the fastest that fits the board's flash (balanced, default)")
+    p.add_argument("--board", help="target board: its core's cost model and its flash budget (balanced)")
+    p.add_argument("--variant", choices=["dense", "rle", "simd"],
+                   help="use this kernel variant wherever it applies (dense/rle: the scalar reference kernels)")
     return p
 
 
@@ -48,12 +52,12 @@ def load_model_bytes(model: str, calib: str | None, pick: str) -> tuple[bytes, s
 
 
 def run(args) -> int:
-    from sparsemcu.export.pipeline import export_model
+    from sparsemcu.export.pipeline import Options, export_model
     from sparsemcu.export.report import summary_table
     model_bytes, default_name = load_model_bytes(args.model, args.calib, args.pick)
     name = args.name or default_name
-    rep = export_model(model_bytes, args.out, name=name,
-                       force_encoding=None if args.encoding == "auto" else args.encoding)
+    options = Options.for_board(args.board, optimize=args.optimize, variant=args.variant)
+    rep = export_model(model_bytes, args.out, name=name, options=options)
     print(summary_table(rep))
     print(f"wrote {args.out}/ (src/, model_int8.tflite, report.json, memory.png)")
     return 0

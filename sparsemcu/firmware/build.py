@@ -175,8 +175,9 @@ def _measure(result: BuildResult, board: Board, elf: Path, map_path: Path) -> No
     result.model_flash_bytes, result.model_ram_bytes = _model_bytes_from_map(map_path)
 
 
-def build(model_dir, board: str | Board, jobs: int | None = None) -> BuildResult:
-    """Build DIR/src for `board` into DIR/build; returns sizes. Raises SparsemcuError."""
+def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool = False) -> BuildResult:
+    """Build DIR/src for `board` into DIR/build; returns sizes. Raises SparsemcuError.
+    `profile`: time every kernel call (SMCU_PROFILE; read with the PROFILE command)."""
     model_dir = Path(model_dir)
     board = get_board(board) if isinstance(board, str) else board
     src = model_dir / "src"
@@ -187,7 +188,8 @@ def build(model_dir, board: str | Board, jobs: int | None = None) -> BuildResult
 
     if board.is_host:
         exe = out / "firmware"
-        cmd = [board.cc, *board.cflags, *WARNINGS, *inc, *map(str, srcs), "-o", str(exe)]
+        cmd = [board.cc, *board.cflags, *WARNINGS, *(["-DSMCU_PROFILE"] if profile else []), *inc, *map(str, srcs),
+               "-o", str(exe)]
         _run(cmd, f"host build ({board.cc})")
         res = BuildResult(board=board.name, build_dir=str(out), elf=str(exe))
         _write_result(out, res)
@@ -197,7 +199,7 @@ def build(model_dir, board: str | Board, jobs: int | None = None) -> BuildResult
     if objdir.exists():
         shutil.rmtree(objdir)
     objdir.mkdir()
-    defines = [f"-DSMCU_TICK_SCALE={board.tick_scale}u"]
+    defines = [f"-DSMCU_TICK_SCALE={board.tick_scale}u", *(["-DSMCU_PROFILE"] if profile else [])]
     cflags = [*board.cflags, *ARM_COMMON, *WARNINGS, *defines, *inc]
 
     def compile_one(s: Path) -> Path:

@@ -1,0 +1,45 @@
+"""Kernel cost model: predicted instructions per kernel call from the layer's shape.
+
+Each kernel variant's instructions are a linear function of shape figures the lowering puts into
+`KernelCall.features` (pixels, outputs, MACs, MACs over the padded K, im2col taps, run-length
+entries x uses, input and output elements) plus a constant per call. The coefficients live in
+export/cost_model.json, one table per core (`cortex-m7`, `cortex-m4`, `host`), and are refitted
+from per-layer measurements on the emulated boards by bench/bench_kernels.py (--refit). A
+kernel with no fitted coefficients falls back to `default` (a MACs/elements estimate).
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from .ops.base import KernelCall
+
+MODEL_PATH = Path(__file__).with_name("cost_model.json")
+DEFAULT_CORE = "cortex-m7"
+# Figures every call has (filled by pipeline.lower) besides the lowering's own.
+BASE_FEATURES = ("in_elems", "out_elems", "calls")
+
+
+@lru_cache(maxsize=1)
+def load_model() -> dict:
+    return json.loads(MODEL_PATH.read_text())
+
+
+def coefficients(kernel: str, core: str = DEFAULT_CORE) -> dict[str, float]:
+    model = load_model()
+    table = model["cores"].get(core) or model["cores"][DEFAULT_CORE]
+    return table.get(kernel) or model["default"]
+
+
+def predict(call: KernelCall, core: str = DEFAULT_CORE) -> int:
+    """Predicted instructions of one call (0 for calls with no code)."""
+    if not call.kernel:
+        return 0
+    coef = coefficients(call.kernel, core)
+    return int(round(sum(c * call.features.get(f, 0) for f, c in coef.items())))
+
+
+def code_bytes(kernel: str) -> int:
+    """Flash of one kernel variant's code (Thumb-2, -O2), measured by bench/bench_kernels.py."""
+    return int(load_model().get("code_bytes", {}).get(kernel, 0))
