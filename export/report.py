@@ -15,6 +15,11 @@ def _quant(t, is_float: bool) -> dict:
             "zero_point": t.per_tensor_zero_point, "float_in_tflite": is_float}
 
 
+def _kernel_hw(call) -> list[int] | None:
+    common = call.fields.get("c") if isinstance(call.fields.get("c"), dict) else call.fields
+    return [common["k_h"], common["k_w"]] if "k_h" in common else None
+
+
 def build_report(model, name: str, tflite_bytes: int) -> dict:
     g = model.graph
     layers = []
@@ -22,6 +27,7 @@ def build_report(model, name: str, tflite_bytes: int) -> dict:
         layers.append({
             "index": c.node, "op": c.op, "kernel": c.kernel or "in-place", "variant": c.variant,
             "predicted_instructions": c.predicted_instructions, "scratch_bytes": c.scratch_bytes,
+            "kernel_hw": _kernel_hw(c), "features": c.features,
             "input_shapes": [list(g.tensors[t].shape) for t in c.inputs],
             "output_shape": list(g.tensors[c.output].shape),
             "encoding": c.weight_encoding, "weight_bytes": c.weight_bytes,

@@ -15,6 +15,9 @@ CONV_CASES = [
     ((10, 10, 4), 3, (5, 5), 2, "valid", None),
     ((6, 6, 3), 9, (1, 1), 1, "valid", "relu"),
     ((7, 9, 5), 4, (2, 3), (2, 1), "same", None),
+    ((9, 7, 8), 6, (3, 3), 1, "same", "relu"),  # in_c % 4 == 0: border taps by whole groups
+    ((10, 11, 16), 7, (3, 3), 2, "same", None),
+    ((6, 6, 12), 5, (5, 3), 1, "same", "relu6"),
 ]
 
 

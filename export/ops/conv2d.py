@@ -94,7 +94,7 @@ def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
     pixels = sp["out_h"] * sp["out_w"]
     k = k_h * k_w * in_c
     k_pad = layouts.padded_length(k)
-    fast_im2col = (k_w * in_c) % 4 == 0 and sp["dil_w"] == 1
+    fast_im2col = in_c % 4 == 0
     features = {"pixels": pixels, "outputs": pixels * out_c, "macs": pixels * out_c * k,
                 "k_pad_macs": pixels * out_c * k_pad, "im2col_fast": pixels * k_pad if fast_im2col else 0,
                 "im2col_slow": 0 if fast_im2col else pixels * k_pad}
@@ -111,5 +111,5 @@ def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
             inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[weights, requant],
             macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="simd-int16",
             weight_bytes=weights.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
-            scratch_bytes=4 * k_pad, features=features))
+            scratch_bytes=4 * k_pad + (k_pad if in_c % 4 else 0), features=features))
     return calls

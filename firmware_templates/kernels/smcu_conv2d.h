@@ -5,7 +5,9 @@
  *   dense  scalar reference (the oracle the others are tested against), int8 weights
  *   rle    scalar, run-length sparse weights: only non-zero weights are visited
  *   simd   16-bit SIMD (SMLAD on Cortex-M4/M7, portable C elsewhere): im2col into int16 scratch,
- *          int16 weights re-laid out offline, 2 pixels x 2 output channels per inner loop */
+ *          int16 weights re-laid out offline, 2 pixels x 2 output channels per inner loop
+ *   sparse zero-skipping: im2col of 4 pixels into int16 scratch, then per output channel only its
+ *          non-zero weights, each one packed word (weight, tap offset): 4 MACs per entry */
 #ifndef SMCU_CONV2D_H
 #define SMCU_CONV2D_H
 
@@ -45,11 +47,31 @@ typedef struct {
   int32_t k_pad;                 /* k_h * k_w * in_c rounded up to a multiple of 4 */
 } smcu_conv2d_simd_params_t;
 
-/* Scratch bytes of the simd variant: two im2col columns of k_pad int16. */
-#define SMCU_CONV2D_SIMD_SCRATCH_BYTES(k_pad) (4 * (k_pad))
+/* Scratch bytes of the simd variant: two im2col columns of k_pad int16, and when in_c % 4 != 0 a
+ * k_pad-byte staging area (export/ops/conv2d.py sizes it). */
+
+/* sparse: zero-skipping, cost proportional to the non-zero weights. Per group of 4 output pixels an
+ * im2col column of int16 (input zero point where the window leaves the image, which the folded
+ * bias cancels): tap t is the two words col[2t] = (p0 | p1 << 16), col[2t + 1] = (p2 | p3 << 16).
+ * Then per output channel a stream of its non-zero weights only, one word each:
+ *   entry = (weight << 16) | (8 * tap)      (int16 weight in the top lane, byte offset of the tap)
+ * so one load gives both; each entry is one LDRD of the 4 pixels' values and 4 multiply-adds.
+ * Per channel the stream is its entry count n, then its n entries (tap order). K <= 8192. */
+typedef struct {
+  smcu_conv2d_params_t c;
+  const int32_t *entries;        /* per channel: n, then n entries (export/layouts.py sparse_tap_entries) */
+  const smcu_requant_t *requant; /* [out_c], the input zero point folded into the bias */
+  int32_t k;                     /* taps: k_h * k_w * in_c */
+} smcu_conv2d_sparse_params_t;
+
+/* Scratch bytes of the sparse variant: the 4-pixel column (8 bytes per tap) and one window row of
+ * input zero points (k_w * in_c bytes rounded up to a word). */
+#define SMCU_CONV2D_SPARSE_SCRATCH_BYTES(k, row_len) (8 * (k) + (((row_len) + 3) & ~3))
 
 void smcu_conv2d_s8_dense(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_conv2d_s8_rle(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_conv2d_s8_simd(const smcu_conv2d_simd_params_t *p, const int8_t *input, int8_t *output, void *scratch);
+void smcu_conv2d_s8_sparse(const smcu_conv2d_sparse_params_t *p, const int8_t *input, int8_t *output,
+                           void *scratch);
 
 #endif /* SMCU_CONV2D_H */

@@ -6,64 +6,84 @@
 #include "smcu_fixedpoint.h"
 #include "smcu_simd.h"
 
+/* Four int8 values (one word) into slot words col[0], col[1] in SXTB16 lane order. */
+static inline void expand4(int32_t *col, int32_t w) {
+  col[0] = smcu_sxtb16(w);
+  col[1] = smcu_sxtb16_ror8(w);
+}
+
 /* One pixel's receptive field into slot 0 or 1 of the interleaved column: group g of 4 taps
- * (in (ky, kx, ic) order) at words col[4g], col[4g + 1]; the other slot at col[4g + 2], col[4g + 3]. */
+ * (in (ky, kx, ic) order) at words col[4g], col[4g + 1]; the other slot at col[4g + 2], col[4g + 3].
+ * With in_c % 4 == 0 every tap is whole groups (word loads, no per-element work); otherwise the
+ * window is gathered as bytes into `stage` (k_pad bytes, zero tail) and expanded by words. */
 static void im2col_pixel(const smcu_conv2d_params_t *c, const int8_t *input, int32_t oy, int32_t ox, int32_t k_pad,
-                         int32_t *col) {
+                         int32_t *col, int8_t *stage) {
   const int32_t zp = -c->input_offset;
-  const int32_t row_len = c->k_w * c->in_c;
   const int32_t in_y0 = oy * c->stride_h - c->pad_h;
   const int32_t in_x0 = ox * c->stride_w - c->pad_w;
-  if ((row_len & 3) == 0 && c->dil_w == 1 && in_x0 >= 0 && in_x0 + c->k_w <= c->in_w) {
-    /* whole window rows inside the image horizontally: k_w * in_c contiguous bytes per row */
+  const int32_t in_c = c->in_c;
+  if ((in_c & 3) == 0) {
     const int32_t zp2 = smcu_pack16(zp, zp);
+    const int32_t tap_groups = in_c >> 2;
+    const int32_t row_inside = c->dil_w == 1 && in_x0 >= 0 && in_x0 + c->k_w <= c->in_w;
     for (int32_t ky = 0; ky < c->k_h; ++ky) {
       const int32_t in_y = in_y0 + ky * c->dil_h;
-      int32_t n = row_len >> 2;
       if (in_y < 0 || in_y >= c->in_h) {
-        for (; n > 0; --n, col += 4) {
+        for (int32_t n = c->k_w * tap_groups; n > 0; --n, col += 4) {
           col[0] = zp2;
           col[1] = zp2;
         }
         continue;
       }
-      const int8_t *src = input + (in_y * c->in_w + in_x0) * c->in_c;
-      for (; n > 0; --n, src += 4, col += 4) {
-        const int32_t w = smcu_read_s32(src);
-        col[0] = smcu_sxtb16(w);
-        col[1] = smcu_sxtb16_ror8(w);
+      const int8_t *row = input + in_y * c->in_w * in_c;
+      if (row_inside) { /* k_w * in_c contiguous bytes */
+        const int8_t *src = row + in_x0 * in_c;
+        for (int32_t n = c->k_w * tap_groups; n > 0; --n, src += 4, col += 4) {
+          expand4(col, smcu_read_s32(src));
+        }
+        continue;
+      }
+      for (int32_t kx = 0; kx < c->k_w; ++kx) {
+        const int32_t in_x = in_x0 + kx * c->dil_w;
+        if (in_x < 0 || in_x >= c->in_w) {
+          for (int32_t n = tap_groups; n > 0; --n, col += 4) {
+            col[0] = zp2;
+            col[1] = zp2;
+          }
+        } else {
+          const int8_t *src = row + in_x * in_c;
+          for (int32_t n = tap_groups; n > 0; --n, src += 4, col += 4) {
+            expand4(col, smcu_read_s32(src));
+          }
+        }
       }
     }
     return;
   }
-  int32_t v[4];
-  int32_t n = 0;
+  int8_t *dst = stage;
   for (int32_t ky = 0; ky < c->k_h; ++ky) {
     const int32_t in_y = in_y0 + ky * c->dil_h;
     const int32_t y_in = in_y >= 0 && in_y < c->in_h;
     for (int32_t kx = 0; kx < c->k_w; ++kx) {
       const int32_t in_x = in_x0 + kx * c->dil_w;
-      const int8_t *src = input + (in_y * c->in_w + in_x) * c->in_c;
-      const int32_t inside = y_in && in_x >= 0 && in_x < c->in_w;
-      for (int32_t ic = 0; ic < c->in_c; ++ic) {
-        v[n++] = inside ? src[ic] : zp;
-        if (n == 4) {
-          col[0] = smcu_pack16(v[0], v[2]);
-          col[1] = smcu_pack16(v[1], v[3]);
-          col += 4;
-          n = 0;
+      if (y_in && in_x >= 0 && in_x < c->in_w) {
+        const int8_t *src = input + (in_y * c->in_w + in_x) * in_c;
+        for (int32_t ic = 0; ic < in_c; ++ic) {
+          *dst++ = src[ic];
+        }
+      } else {
+        for (int32_t ic = 0; ic < in_c; ++ic) {
+          *dst++ = (int8_t)zp;
         }
       }
     }
   }
-  if (n) { /* the zero weights of the padding to k_pad meet zeros */
-    for (; n < 4; ++n) {
-      v[n] = 0;
-    }
-    col[0] = smcu_pack16(v[0], v[2]);
-    col[1] = smcu_pack16(v[1], v[3]);
+  while (dst < stage + k_pad) { /* the zero weights of the padding to k_pad meet zeros */
+    *dst++ = 0;
   }
-  (void)k_pad;
+  for (const int8_t *src = stage; src < stage + k_pad; src += 4, col += 4) {
+    expand4(col, smcu_read_s32(src));
+  }
 }
 
 /* One group of 4 taps for 2 pixels (x) x 2 channels (w): 4 LDRD, 8 SMLAD. */
@@ -92,6 +112,7 @@ static inline int8_t requant(int32_t acc, int32_t mult, int32_t lo, int32_t hi, 
 void smcu_conv2d_s8_simd(const smcu_conv2d_simd_params_t *p, const int8_t *input, int8_t *output, void *scratch) {
   const smcu_conv2d_params_t *c = &p->c;
   int32_t *col = (int32_t *)scratch;
+  int8_t *stage = (int8_t *)(col + p->k_pad); /* after the two int16 columns (in_c % 4 != 0 only) */
   const int32_t groups = p->k_pad >> 2;
   const int32_t n_pix = c->out_h * c->out_w;
   const int32_t out_c = c->out_c;
@@ -100,7 +121,7 @@ void smcu_conv2d_s8_simd(const smcu_conv2d_simd_params_t *p, const int8_t *input
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t two = pix + 1 < n_pix;
     for (int32_t s = 0; s < 1 + two; ++s) {
-      im2col_pixel(c, input, oy, ox, p->k_pad, col + 2 * s);
+      im2col_pixel(c, input, oy, ox, p->k_pad, col + 2 * s, stage);
       if (++ox == c->out_w) {
         ox = 0;
         ++oy;

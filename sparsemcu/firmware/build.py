@@ -116,12 +116,11 @@ def _section_sizes(elf: Path) -> dict[str, tuple[int, int]]:
 _MAP_LINE = re.compile(r"^ (\.[\w.$]+|COMMON)?\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S+)$")
 
 
-def _model_bytes_from_map(map_path: Path) -> tuple[int, int]:
-    """(flash, ram) bytes of input sections from model.o and the kernel objects."""
+def _map_sections(map_path: Path):
+    """(input section name, size, object file name) for every non-empty input section of the link map."""
     text = map_path.read_text(errors="replace")
     start = text.find("Linker script and memory map")
     lines = text[start:].splitlines() if start >= 0 else []
-    flash = ram = 0
     pending = None
     for line in lines:
         m = re.match(r"^ (\.[\w.$]+|COMMON)\s*$", line)
@@ -134,10 +133,16 @@ def _model_bytes_from_map(map_path: Path) -> tuple[int, int]:
             continue
         name = m.group(1) or pending
         pending = None
-        if not name:
-            continue
-        size, obj = int(m.group(3), 16), Path(m.group(4)).name
-        if size == 0 or not MODEL_OBJECTS.match(obj) or obj in RUNTIME_OBJECTS:
+        size = int(m.group(3), 16)
+        if name and size:
+            yield name, size, Path(m.group(4)).name
+
+
+def _model_bytes_from_map(map_path: Path) -> tuple[int, int]:
+    """(flash, ram) bytes of input sections from model.o and the kernel objects."""
+    flash = ram = 0
+    for name, size, obj in _map_sections(map_path):
+        if not MODEL_OBJECTS.match(obj) or obj in RUNTIME_OBJECTS:
             continue
         if name.startswith((".text", ".rodata")):
             flash += size
@@ -147,6 +152,15 @@ def _model_bytes_from_map(map_path: Path) -> tuple[int, int]:
         elif name.startswith((".bss", "COMMON")):
             ram += size
     return flash, ram
+
+
+def code_bytes_by_object(map_path: Path) -> dict[str, int]:
+    """Machine code (.text) linked from each object file, e.g. {"smcu_conv2d_s8_simd.o": 620, ...}."""
+    sizes: dict[str, int] = {}
+    for name, size, obj in _map_sections(Path(map_path)):
+        if name.startswith(".text"):
+            sizes[obj] = sizes.get(obj, 0) + size
+    return sizes
 
 
 def _measure(result: BuildResult, board: Board, elf: Path, map_path: Path) -> None:
