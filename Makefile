@@ -59,11 +59,12 @@ search:
 # make deploy BOARD=nucleo_f746 MODEL=path/to/model.tflite|model.keras|run-dir [PORT=/dev/ttyACM0]
 deploy:
 	@[ -n "$(MODEL)" ] || { echo "usage: make deploy BOARD=<board> MODEL=<.tflite | .keras | search run dir>"; exit 2; }
-	$(SPARSEMCU) export $(MODEL) --out $(OUT) --calib $(DATA)
+	$(SPARSEMCU) export $(MODEL) --out $(OUT) --calib $(DATA) --board $(BOARD)
 	$(SPARSEMCU) build $(OUT) --board $(BOARD)
 	$(SPARSEMCU) deploy $(OUT) --board $(BOARD) --data $(DATA) --limit $(LIMIT) $(if $(PORT),--port $(PORT))
 
 bench:
+	$(PY) bench/bench_kernels.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_boards.py
 	$(PY) bench/bench_search.py
