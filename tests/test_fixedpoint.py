@@ -52,3 +52,60 @@ def test_round_half_away_from_zero():
     assert [quant.round_half_away(v) for v in (0.5, 1.5, 2.5, -0.5, -2.5, 2.4999)] == [1, 2, 3, -1, -3, 2]
     np.testing.assert_array_equal(quant.quantize_input(np.array([0.5, 1.5, -0.5, 300.0, -300.0]), 1.0, 0),
                                   np.array([1, 2, -1, 127, -128], np.int8))
+
+
+FUSED_PROGRAM = r"""
+#include <stdio.h>
+#include "smcu_simd.h"
+int main(void) {
+  long long acc, m, lo, hi, s;
+  while (scanf("%lld %lld %lld %lld %lld", &acc, &m, &lo, &hi, &s) == 5) {
+    printf("%ld\n", (long)smcu_requant_fused((int32_t)acc, (int32_t)m, (int32_t)lo, (int32_t)hi, (int32_t)s));
+  }
+  return 0;
+}
+"""
+
+
+def test_fused_requantisation_equals_the_two_step_spec(tmp_path):
+    """smcu_requant_fused (one 64-bit rounding, output zero point folded in) == TFLite's
+    MultiplyByQuantizedMultiplier + offset, for every channel fused_requant_table accepts: random
+    multipliers, ties of both roundings, the largest accumulators the weights allow, all-zero rows."""
+    (tmp_path / "t.c").write_text(FUSED_PROGRAM)
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Werror", "-I", str(KERNELS_DIR), str(tmp_path / "t.c"),
+                    "-o", str(exe)], check=True)
+    rng = np.random.default_rng(1)
+    lines, expected = [], []
+    for trial in range(400):
+        k = int(rng.integers(1, 600))
+        rows = rng.integers(-127, 128, size=(1, k)) * (trial % 9 != 0)  # every 9th channel all zero
+        real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
+        mult, shift = quant.quantize_multiplier(real)
+        bias = int(rng.integers(-2**20, 2**20))
+        in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        table = quant.fused_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]), out_off)
+        assert table is not None, (real, k)
+        folded = int(table[0, 0])  # bias + in_off * sum(row): the kernel's accumulator starts there
+        bound = abs(folded) + 128 * int(np.abs(rows).sum())  # |accumulator| for any int8 input
+        for _ in range(20):
+            x = rng.integers(-128, 128, size=k)
+            acc_ref = bias + int(((x + in_off) * rows[0]).sum())  # the reference kernel's accumulator
+            acc_fused = folded + int((x * rows[0]).sum()) if rows.any() else 0
+            if rng.random() < 0.3 and rows.any():  # aim at a tie of the second rounding
+                e = -shift
+                target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
+                acc_fused = int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound))
+                acc_ref = acc_fused - folded + bias + in_off * int(rows[0].sum())
+            want = quant.multiply_by_quantized_multiplier(acc_ref, mult, shift) + out_off
+            expected.append(want)
+            lines.append(" ".join(str(int(v)) for v in (acc_fused, *table[0, 1:])))
+            assert quant.fused_requant_reference(acc_fused, table[0]) == want
+    out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout
+    assert [int(v) for v in out.split()] == expected
+
+
+def test_fused_requantisation_declines_what_it_cannot_do_exactly():
+    rows = np.ones((1, 9), np.int64)
+    m, s = quant.quantize_multiplier(0.7)  # a multiplier >= 0.5: no right shift
+    assert quant.fused_requant_table(np.array([0]), rows, 0, np.array([m]), np.array([s]), 0) is None
