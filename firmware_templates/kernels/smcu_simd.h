@@ -44,8 +44,20 @@ static inline void smcu_write_s32(void *p, int32_t v) { memcpy(p, &v, 4); }
 
 /* Lane 0 of `lane0` and lane 0 of `lane1` in one word (PKHBT). */
 static inline int32_t smcu_pack16(int32_t lane0, int32_t lane1) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  int32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lane0), "r"(lane1));
+  return r;
+#else
   return (int32_t)(((uint32_t)lane0 & 0xFFFFu) | ((uint32_t)lane1 << 16));
+#endif
 }
+/* Two bytes to (unaligned) dst, low byte first. */
+static inline void smcu_write_2x8(int8_t *dst, uint32_t two) {
+  const uint16_t v = (uint16_t)two;
+  memcpy(dst, &v, 2);
+}
+
 /* Lane 1 of `lo` and lane 1 of `hi` in one word (PKHTB). */
 static inline int32_t smcu_pack_hi_hi(int32_t lo, int32_t hi) {
   return (int32_t)(((uint32_t)hi & 0xFFFF0000u) | ((uint32_t)lo >> 16));
@@ -63,6 +75,22 @@ static inline int32_t smcu_sxtb16_ror8(int32_t x) {
 static inline int32_t smcu_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
 /* acc + a.lane0 * b.lane0 */
 static inline int32_t smcu_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+/* x saturated to [-128, 127] (SSAT #8). */
+static inline int32_t smcu_ssat8(int32_t x) { return __ssat(x, 8); }
+/* Lane-wise max / min of packed int16 pairs (SSUB16 sets GE per lane, SEL picks). */
+static inline int32_t smcu_max16x2(int32_t a, int32_t b) {
+  (void)__ssub16((int16x2_t)a, (int16x2_t)b);
+  return (int32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
+}
+static inline int32_t smcu_min16x2(int32_t a, int32_t b) {
+  (void)__ssub16((int16x2_t)a, (int16x2_t)b);
+  return (int32_t)__sel((uint8x4_t)b, (uint8x4_t)a);
+}
+/* The low bytes of both lanes as two consecutive bytes (UXTB16, ORR). */
+static inline uint32_t smcu_narrow16x2(int32_t v) {
+  const uint32_t b = __uxtb16((uint32_t)v);
+  return b | (b >> 8);
+}
 /* acc + a.lane1 * b.lane1 */
 static inline int32_t smcu_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 /* acc + a.lane0 * b.lane1 */
@@ -85,6 +113,20 @@ static inline int32_t smcu_smlad(int32_t a, int32_t b, int32_t acc) {
 }
 static inline int32_t smcu_smlabb(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(smcu_lane0(a) * smcu_lane0(b)));
+}
+static inline int32_t smcu_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+static inline int32_t smcu_max16x2(int32_t a, int32_t b) {
+  const int32_t l0 = smcu_lane0(a) >= smcu_lane0(b) ? smcu_lane0(a) : smcu_lane0(b);
+  const int32_t l1 = smcu_lane1(a) >= smcu_lane1(b) ? smcu_lane1(a) : smcu_lane1(b);
+  return smcu_pack16(l0, l1);
+}
+static inline int32_t smcu_min16x2(int32_t a, int32_t b) {
+  const int32_t l0 = smcu_lane0(a) >= smcu_lane0(b) ? smcu_lane0(b) : smcu_lane0(a);
+  const int32_t l1 = smcu_lane1(a) >= smcu_lane1(b) ? smcu_lane1(b) : smcu_lane1(a);
+  return smcu_pack16(l0, l1);
+}
+static inline uint32_t smcu_narrow16x2(int32_t v) {
+  return ((uint32_t)v & 0xFFu) | (((uint32_t)v >> 8) & 0xFF00u);
 }
 static inline int32_t smcu_smlatt(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(smcu_lane1(a) * smcu_lane1(b)));
@@ -122,12 +164,15 @@ typedef struct {
 static inline int32_t smcu_requant_fused(int32_t acc, int32_t mult, int32_t round_lo, int32_t round_hi,
                                          int32_t shift) {
 #if SMCU_HAVE_DSP
-  uint32_t lo = (uint32_t)round_lo;
-  int32_t hi = round_hi;
-  const uint32_t neg = (uint32_t)acc >> 31;
-  const int32_t min = INT32_MIN;
+  /* (hi:lo) = round - 2^31 * (acc < 0): the sign bit added into lo, its carry and acc's sign
+   * extension (-1 or 0) into hi; then + acc * mult. round stays in registers for the next call. */
+  uint32_t lo;
+  int32_t hi;
+  __asm__("adds %0, %2, %3\n\tadc %1, %4, %5, asr #31"
+          : "=&r"(lo), "=r"(hi)
+          : "r"(round_lo), "r"((uint32_t)acc & 0x80000000u), "r"(round_hi), "r"(acc)
+          : "cc");
   __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(mult));
-  __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(neg), "r"(min));
   return hi >> shift;
 #else
   int64_t z = (int64_t)(((uint64_t)(uint32_t)round_hi << 32) | (uint32_t)round_lo);
