@@ -227,6 +227,22 @@ def profile_layers(model_dir: Path, layer_ticks: list[list[int]], unit: str) -> 
     return rows
 
 
+def profile_table(rep: dict) -> str:
+    """The per-layer predicted vs measured table of a profiling deploy, as text."""
+    rows = [("#", "op", "variant", "MACs", "predicted instr", f"measured ({rep['layers'][0]['unit']})", "ratio")]
+    for la in rep["layers"]:
+        if la["kernel"] == "in-place":
+            continue
+        m = la["measured"]
+        rows.append((str(la["index"]), la["op"], la["variant"], f"{la['macs']:,}", f"{la['predicted_instructions']:,}",
+                     f"{m:,.0f}" if m is not None else "-",
+                     f"{m / la['predicted_instructions']:.2f}" if m and la["predicted_instructions"] else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.rjust(w) if i >= 3 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def plot_profile(rep: dict, path: Path) -> None:
     """Predicted instructions next to measured ticks per layer, as a PNG."""
     import matplotlib

@@ -30,7 +30,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from sparsemcu.board_test.deploy import deploy, summary
+    from sparsemcu.board_test.deploy import deploy, profile_table, summary
     if args.inputs and args.data:
         from sparsemcu.errors import SparsemcuError
         raise SparsemcuError("give either --inputs or --data, not both")
@@ -40,6 +40,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rep, indent=2))
     else:
+        if args.profile and rep.get("layers"):
+            print(profile_table(rep))
         print(summary(rep))
         print(f"report: {args.dir}/deploy_report.json")
     return 0
