@@ -27,9 +27,10 @@ def load_model() -> dict:
 
 
 def coefficients(kernel: str, core: str = DEFAULT_CORE) -> dict[str, float]:
+    """The kernel's coefficients on `core`; else its Cortex-M7 ones; else the generic default."""
     model = load_model()
-    table = model["cores"].get(core) or model["cores"][DEFAULT_CORE]
-    return table.get(kernel) or model["default"]
+    return (model["cores"].get(core, {}).get(kernel) or model["cores"][DEFAULT_CORE].get(kernel)
+            or model["default"])
 
 
 def predict(call: KernelCall, core: str = DEFAULT_CORE) -> int:

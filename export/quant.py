@@ -151,3 +151,124 @@ def fused_requant_reference(acc: int, row: np.ndarray) -> int:
     _, mult, lo, hi, sh = (int(v) for v in row)
     z = (hi << 32) + (lo & 0xFFFFFFFF) + acc * mult - ((1 << 31) if acc < 0 else 0)
     return (z >> 32) >> sh
+
+
+# ---- ADD, variant "fast" (firmware_templates/kernels/smcu_add_s8_fast.c) ----------------------
+# An elementwise int8 ADD's output depends only on the pair (input1, input2): 65536 cases, so every
+# table the fast kernel uses is checked against TFLite's recipe on all of them before it is proposed.
+ADD_FAST_FRAC_BITS = 12  # SMCU_ADD_FAST_FRAC_BITS in smcu_add_s8_fast.c
+ADD_FAST_TABLE, ADD_FAST_EXACT = 0, 1  # smcu_add_fast_params_t.mode
+_BIG = 1 << 60
+_TABLE_BOUND = (1 << 30) - 1  # |table entry|: a sum of two never overflows int32
+
+
+def srdhm_vec(a: np.ndarray, b: int) -> np.ndarray:
+    """SaturatingRoundingDoublingHighMul on int64 arrays (|a * b| < 2^62; a == b == INT32_MIN excluded):
+    (a * b + nudge) / 2^31 truncating equals floor((a * b + 2^30) / 2^31) for either sign."""
+    return (np.asarray(a, np.int64) * int(b) + (1 << 30)) >> 31
+
+
+def rdbpot_vec(x: np.ndarray, exponent: int) -> np.ndarray:
+    """RoundingDivideByPOT on int64 arrays (ties away from zero)."""
+    x = np.asarray(x, np.int64)
+    mask = (1 << exponent) - 1
+    return (x >> exponent) + ((x & mask) > ((mask >> 1) + (x < 0))).astype(np.int64)
+
+
+def add_input_terms(offset: int, mult: int, shift: int, left_shift: int = 20) -> np.ndarray:
+    """int64[256]: one ADD input's rescaled value (TFLite's scaled_input_val) for every int8 input,
+    indexed by the input's byte (uint8) value."""
+    x = np.arange(256, dtype=np.int64).astype(np.uint8).astype(np.int8).astype(np.int64)
+    return rdbpot_vec(srdhm_vec((x + offset) << left_shift, mult), -shift)
+
+
+def add_reference_outputs(p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(terms1, terms2, out[256, 256]): TFLite's int8 ADD for every input pair (by byte value),
+    p = the smcu_add_params_t fields (export/ops/add.py)."""
+    t1 = add_input_terms(p["input1_offset"], p["input1_mult"], p["input1_shift"], p["left_shift"])
+    t2 = add_input_terms(p["input2_offset"], p["input2_mult"], p["input2_shift"], p["left_shift"])
+    acc = t1[:, None] + t2[None, :]
+    out = rdbpot_vec(srdhm_vec(acc, p["output_mult"]), -p["output_shift"]) + p["output_offset"]
+    return t1, t2, np.clip(out, p["act_min"], p["act_max"])
+
+
+def add_fast_simulate(params: dict, table1: np.ndarray, table2: np.ndarray) -> np.ndarray | None:
+    """out[256, 256] as smcu_add_s8_fast computes it (None where an int32 step would overflow)."""
+    a = np.asarray(table1, np.int64)[:, None] + np.asarray(table2, np.int64)[None, :]
+    if np.abs(a).max() >= 2**31:
+        return None
+    if params["mode"] == ADD_FAST_TABLE:
+        out = a >> ADD_FAST_FRAC_BITS
+    else:  # SMMLAR(acc, mult, round), minus 1 for a negative accumulator, >> shift
+        t = ((a * params["mult"] + (1 << 31)) >> 32) + params["round"] + (a >> 31)
+        if np.abs(t).max() >= 2**31:
+            return None
+        out = t >> params["shift"]
+    return np.clip(np.clip(out, INT8_MIN, INT8_MAX), params["act_min"], params["act_max"])
+
+
+def _repair_pair_tables(a: np.ndarray, b: np.ndarray, ref: np.ndarray, act_min: int, act_max: int,
+                        k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer tables with clamp(floor((a[i] + b[j]) / 2^k)) == ref[i, j] for every pair, |entries| <=
+    _TABLE_BOUND, or None when there are none. The conditions are difference constraints on (a, -b);
+    Bellman-Ford relaxation from the given tables converges to a solution when one exists (a negative
+    cycle = none)."""
+    o = ref.astype(np.int64)
+    lo = np.where(o > act_min, o << k, -_BIG)  # a - B >= lo, B = -b
+    hi = np.where(o < act_max, ((o + 1) << k) - 1, _BIG)  # a - B <= hi
+    a, B, z = a.astype(np.int64), (-b).astype(np.int64), 0
+    for _ in range(2 * (2 * 256 + 1)):
+        na = np.minimum(np.minimum(a, (B[None, :] + hi).min(axis=1)), z + _TABLE_BOUND)
+        nB = np.minimum(np.minimum(B, (na[:, None] - lo).min(axis=0)), z + _TABLE_BOUND)
+        nz = min(z, int(na.min()) + _TABLE_BOUND, int(nB.min()) + _TABLE_BOUND)
+        if nz == z and np.array_equal(na, a) and np.array_equal(nB, B):
+            return a - z, -(B - z)
+        a, B, z = na, nB, nz
+    return None
+
+
+def add_fast_tables(p: dict) -> dict | None:
+    """The smcu_add_s8_fast parameters for an elementwise ADD with smcu_add_params_t fields p, or None.
+
+    Mode ADD_FAST_TABLE: out = clamp(SSAT8((table1[x1] + table2[x2]) >> 12)): each input's term of
+    TFLite's linear map scaled to the output in Q12, the constant (rounding, zero point) in table1,
+    entries beyond what can still reach the output range clipped, then corrected pair by pair where
+    TFLite's two roundings differ from one floor (difference constraints, solved exactly).
+    Mode ADD_FAST_EXACT (where no such tables exist, e.g. exact ties rounded away from zero on both
+    sides): table_i = 2 * scaled_input_i, and TFLite's output rescale in one SMMLAR:
+      y = SaturatingRoundingDoublingHighMul(acc, m) = floor((2 acc m + 2^31) / 2^32)
+      out = (y + 2^(e-1) + zp * 2^e - (acc < 0)) >> e   (= RoundingDivideByPOT(y, e) + zp)
+    Either is proposed only when it reproduces all 65536 input pairs bit for bit.
+    """
+    t1, t2, ref = add_reference_outputs(p)
+    act_min, act_max = int(p["act_min"]), int(p["act_max"])
+    m, e, zo = int(p["output_mult"]), -int(p["output_shift"]), int(p["output_offset"])
+    k = ADD_FAST_FRAC_BITS
+    base = {"act_min": act_min, "act_max": act_max}
+    # mode TABLE: floor of the exact linear map, then clipped, then repaired
+    d = 1 << (32 + e)
+    const = (1 << 31) + ((1 << (31 + e)) if e >= 1 else 0) + zo * d
+    a = np.array([((2 * int(t) * m + const) << k) // d for t in t1], dtype=object)
+    b = np.array([((2 * int(t) * m) << k) // d for t in t2], dtype=object)
+    h_sat, l_sat = act_max << k, (act_min + 1) << k
+    a = np.clip(a, l_sat - b.max() - 1, h_sat - b.min())
+    b = np.clip(b, l_sat - a.max() - 1, h_sat - a.min())
+    if max(abs(a.min()), a.max(), abs(b.min()), b.max()) <= _TABLE_BOUND:
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        params = {"mode": ADD_FAST_TABLE, "mult": 0, "round": 0, "shift": k, **base}
+        got = add_fast_simulate(params, a, b)
+        if got is None or not np.array_equal(got, ref):
+            fixed = _repair_pair_tables(a, b, ref, act_min, act_max, k)
+            a, b = fixed if fixed is not None else (None, None)
+        if a is not None and np.array_equal(add_fast_simulate(params, a, b), ref):
+            return {**params, "table1": a.astype(np.int32), "table2": b.astype(np.int32)}
+    # mode EXACT
+    if not 1 <= e <= 31:
+        return None
+    params = {"mode": ADD_FAST_EXACT, "mult": m, "round": (1 << (e - 1)) + zo * (1 << e), "shift": e, **base}
+    if not -2**30 < params["round"] < 2**30:  # round * 2^32 + acc * m stays within int64 (portable C path)
+        return None
+    got = add_fast_simulate(params, 2 * t1, 2 * t2)
+    if got is None or not np.array_equal(got, ref):
+        return None
+    return {**params, "table1": (2 * t1).astype(np.int32), "table2": (2 * t2).astype(np.int32)}

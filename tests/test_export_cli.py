@@ -131,3 +131,15 @@ def test_float_edges_are_done_on_the_host(tmp_path):
     rep = json.loads((out / "deploy_report.json").read_text())
     assert rep["bit_exact"] is True and rep["samples"] == 10
     assert np.load(tmp_path / "y.npy").shape == (10, 5)
+
+
+def test_cost_model_falls_back_per_kernel_to_the_m7_table():
+    """A core whose table lacks a kernel predicts it with the Cortex-M7 coefficients, not the crude default."""
+    from sparsemcu.export import cost
+    model = cost.load_model()
+    m7 = model["cores"][cost.DEFAULT_CORE]
+    only_m7 = [k for k in m7 if k not in model["cores"].get("cortex-m4", {})]
+    for kernel in only_m7:
+        assert cost.coefficients(kernel, "cortex-m4") == m7[kernel]
+    assert cost.coefficients("smcu_conv2d_s8_simd", "no-such-core") == m7["smcu_conv2d_s8_simd"]
+    assert cost.coefficients("smcu_no_such_kernel", "cortex-m4") == model["default"]

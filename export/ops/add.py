@@ -5,12 +5,16 @@ As TFLM's CalculateOpDataAdd for int8:
     input_i multiplier  = QuantizeMultiplierSmallerThanOneExp(double(s_i) / twice_max)
     output multiplier   = QuantizeMultiplierSmallerThanOneExp(twice_max / (2^20 * double(s_out)))
 Equal input shapes use the flat kernel; other shapes numpy-style broadcasting (rank <= 4).
+
+Equal shapes also get the candidate "fast" (smcu_add_s8_fast): a 256-entry int32 table per input
+(2 KB of flash) and one add + saturate per element, proposed only where export/quant.py
+add_fast_tables reproduces TFLite on all 65536 input pairs.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..quant import activation_range, quantize_multiplier_smaller_than_one
+from ..quant import activation_range, add_fast_tables, quantize_multiplier_smaller_than_one
 from .base import KernelCall, LoweringContext, register
 
 LEFT_SHIFT = 20
@@ -36,8 +40,25 @@ def broadcast_strides(shape: tuple[int, ...], out_shape: list[int]) -> list[int]
     return strides
 
 
+def fast_candidate(ctx: LoweringContext, fields: dict) -> KernelCall | None:
+    """smcu_add_s8_fast where its tables are exact for every input pair, else None."""
+    fast = add_fast_tables(fields)
+    if fast is None:
+        return None
+    tables = ctx.const("add_tables", np.concatenate([fast["table1"], fast["table2"]]).astype(np.int32))
+    f = {"size": fields["size"], "table1": tables.name, "table2": f"{tables.name} + 256",
+         **{k: fast[k] for k in ("mode", "mult", "round", "shift", "act_min", "act_max")}}
+    n, table_mode = fields["size"], fast["mode"] == 0
+    sides = int(fast["act_min"] != -128) + int(fast["act_max"] != 127)  # bytewise clamps a word needs
+    return KernelCall(node=ctx.node.index, op=ctx.node.op, kernel="smcu_add_s8_fast", variant="fast",
+                      params_type="smcu_add_fast_params_t", fields=f,
+                      inputs=[ctx.node.inputs[0], ctx.node.inputs[1]], output=ctx.node.outputs[0], consts=[tables],
+                      features={"table_elems": n if table_mode else 0, "exact_elems": 0 if table_mode else n,
+                                "clamp_side_elems": n * sides if table_mode else 0, "tail_elems": n % 8})
+
+
 @register("ADD")
-def lower_add(ctx: LoweringContext) -> KernelCall:
+def lower_add(ctx: LoweringContext) -> list[KernelCall]:
     a, b, out = ctx.tensor(0), ctx.tensor(1), ctx.out
     if {a.dtype, b.dtype, out.dtype} != {"int8"}:
         raise ctx.fail(f"only int8 is supported (got {a.dtype} + {b.dtype} -> {out.dtype})")
@@ -71,7 +92,13 @@ def lower_add(ctx: LoweringContext) -> KernelCall:
               "input2_shift": q["input2_shift"],
               "output_offset": out.per_tensor_zero_point, "output_mult": q["output_mult"],
               "output_shift": q["output_shift"], "act_min": act_min, "act_max": act_max}
-    return KernelCall(node=ctx.node.index, op=ctx.node.op,
-                      kernel="smcu_add_s8_elementwise" if same else "smcu_add_s8_broadcast",
-                      params_type="smcu_add_params_t", fields=fields,
-                      inputs=[ctx.node.inputs[0], ctx.node.inputs[1]], output=ctx.node.outputs[0])
+    calls = [KernelCall(node=ctx.node.index, op=ctx.node.op,
+                        kernel="smcu_add_s8_elementwise" if same else "smcu_add_s8_broadcast",
+                        params_type="smcu_add_params_t", fields=fields,
+                        inputs=[ctx.node.inputs[0], ctx.node.inputs[1]], output=ctx.node.outputs[0],
+                        features={} if same else {"bcast_rows": out_shape[0] * out_shape[1] * out_shape[2]})]
+    if same:
+        fast = fast_candidate(ctx, fields)
+        if fast is not None:
+            calls.append(fast)
+    return calls

@@ -40,4 +40,20 @@ void smcu_add_s8_elementwise(const smcu_add_params_t *p, const int8_t *input1, c
 /* Numpy-style broadcasting (shapes aligned on the right, rank <= 4). */
 void smcu_add_s8_broadcast(const smcu_add_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
+/* Variant "fast" (equal shapes): one int32 table per input, indexed by the input's byte, holds
+ * everything that depends on that input alone (export/quant.py add_fast_tables, checked there on
+ * all 65536 input pairs against the recipe above). mode 0: out = SSAT8((t1[x1] + t2[x2]) >> 12);
+ * mode 1: acc = t1[x1] + t2[x2] (twice TFLite's scaled sum), out = SSAT8((SMMLAR(acc, mult, round)
+ * - (acc < 0)) >> shift), TFLite's output rescale in one rounding step. Then the activation clamp. */
+typedef struct {
+  int32_t size;          /* elements */
+  const int32_t *table1; /* [256], by (uint8_t)input1 */
+  const int32_t *table2; /* [256], by (uint8_t)input2 */
+  int32_t mode;          /* 0: table sums are the output in Q12; 1: requantise with mult/round/shift */
+  int32_t mult, round, shift;
+  int32_t act_min, act_max;
+} smcu_add_fast_params_t;
+
+void smcu_add_s8_fast(const smcu_add_fast_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
 #endif /* SMCU_ADD_H */

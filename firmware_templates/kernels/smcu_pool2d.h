@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "smcu_simd.h"
+
 typedef struct {
   int32_t in_h, in_w, channels;
   int32_t out_h, out_w;
@@ -15,5 +17,209 @@ typedef struct {
 
 void smcu_max_pool2d_s8_generic(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output);
 void smcu_avg_pool2d_s8_generic(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output);
+
+/* Variant "fast" (same parameters and results): 16 or 4 channels at a time in registers, the window
+ * walked without bounds checks (clipped once per output pixel; rows that are whole image rows walked
+ * as one run). MAX: bytewise signed max (SSUB8 + SEL); AVERAGE: sums in 16-bit lanes (SXTAB16), so
+ * windows of at most 256 elements (export/ops/pool2d.py proposes it only then), one SDIV per channel. */
+void smcu_max_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output);
+void smcu_avg_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output);
+
+/* ---- SIMD helpers of the fast pooling variants (also used by smcu_mean_s8_fast) ---- */
+#if SMCU_HAVE_DSP
+/* acc + bytes 0 and 2 of w, sign-extended, in the two 16-bit lanes */
+static inline int32_t smcu_pool_sxtab16(int32_t acc, int32_t w) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(w));
+  return r;
+}
+/* acc + bytes 1 and 3 of w, sign-extended, in the two 16-bit lanes */
+static inline int32_t smcu_pool_sxtab16_ror8(int32_t acc, int32_t w) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(w));
+  return r;
+}
+/* bytewise signed max(a, b) */
+static inline uint32_t smcu_pool_max4(uint32_t a, uint32_t b) {
+  uint32_t t;
+  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2" : "+r"(a), "=&r"(t) : "r"(b) : "cc");
+  return a;
+}
+/* bytewise signed min(a, b) */
+static inline uint32_t smcu_pool_min4(uint32_t a, uint32_t b) {
+  uint32_t t;
+  __asm__("ssub8 %1, %2, %0\n\tsel %0, %0, %2" : "+r"(a), "=&r"(t) : "r"(b) : "cc");
+  return a;
+}
+/* v saturated to int8 (SSAT) */
+static inline int32_t smcu_pool_sat8(int32_t v) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+/* four int8 results (in int32s) as one little-endian word */
+static inline uint32_t smcu_pool_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
+  uint32_t w = (uint32_t)o0;
+  __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(o1));
+  __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(o2));
+  __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(o3));
+  return w;
+}
+#else /* portable C: the same results */
+static inline int32_t smcu_pool_sxtab16(int32_t acc, int32_t w) {
+  const uint32_t b0 = (uint32_t)(int32_t)(int8_t)(uint8_t)((uint32_t)w & 0xFFu);
+  const uint32_t b2 = (uint32_t)(int32_t)(int8_t)(uint8_t)(((uint32_t)w >> 16) & 0xFFu);
+  const uint32_t lo = ((uint32_t)acc + b0) & 0xFFFFu;
+  const uint32_t hi = (((uint32_t)acc >> 16) + b2) & 0xFFFFu;
+  return (int32_t)(lo | (hi << 16));
+}
+static inline int32_t smcu_pool_sxtab16_ror8(int32_t acc, int32_t w) {
+  return smcu_pool_sxtab16(acc, (int32_t)((uint32_t)w >> 8));
+}
+static inline uint32_t smcu_pool_max4(uint32_t a, uint32_t b) {
+  uint32_t r = 0;
+  for (int32_t k = 0; k < 32; k += 8) {
+    const int32_t x = (int8_t)(uint8_t)(a >> k), y = (int8_t)(uint8_t)(b >> k);
+    r |= (uint32_t)(uint8_t)(x > y ? x : y) << k;
+  }
+  return r;
+}
+static inline uint32_t smcu_pool_min4(uint32_t a, uint32_t b) {
+  uint32_t r = 0;
+  for (int32_t k = 0; k < 32; k += 8) {
+    const int32_t x = (int8_t)(uint8_t)(a >> k), y = (int8_t)(uint8_t)(b >> k);
+    r |= (uint32_t)(uint8_t)(x < y ? x : y) << k;
+  }
+  return r;
+}
+static inline int32_t smcu_pool_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+static inline uint32_t smcu_pool_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
+  return ((uint32_t)o0 & 0xFFu) | (((uint32_t)o1 & 0xFFu) << 8) | (((uint32_t)o2 & 0xFFu) << 16) |
+         ((uint32_t)o3 << 24);
+}
+#endif
+
+/* Lanes of a 16-bit pair word. */
+static inline int32_t smcu_pool_lane0(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
+static inline int32_t smcu_pool_lane1(int32_t x) { return x >> 16; }
+
+/* Two words at p + off (p + off word aligned): one LDRD on Armv7E-M. */
+#if SMCU_HAVE_DSP
+#define SMCU_POOL_LOAD2(w0, w1, p, off) \
+  __asm__("ldrd %0, %1, [%2, #" #off "]" : "=r"(w0), "=r"(w1) : "r"(p), "m"(*(const int8_t(*)[16])(p)))
+#else
+#define SMCU_POOL_LOAD2(w0, w1, p, off) ((w0) = smcu_read_s32((p) + (off)), (w1) = smcu_read_s32((p) + (off) + 4))
+#endif
+
+/* One pixel's 16 channels at q added to the lane sums a0..a7, then q += pixel_stride (ALIGNED: q is
+ * word aligned: two LDRD; else four LDR). */
+#define SMCU_POOL_SUM16_PIXEL(ALIGNED)                                                   \
+  do {                                                                                   \
+    int32_t w0, w1;                                                                      \
+    if (ALIGNED) {                                                                       \
+      SMCU_POOL_LOAD2(w0, w1, q, 0);                                                     \
+    } else {                                                                             \
+      w0 = smcu_read_s32(q), w1 = smcu_read_s32(q + 4);                                  \
+    }                                                                                    \
+    a0 = smcu_pool_sxtab16(a0, w0);                                                      \
+    a1 = smcu_pool_sxtab16_ror8(a1, w0);                                                 \
+    a2 = smcu_pool_sxtab16(a2, w1);                                                      \
+    a3 = smcu_pool_sxtab16_ror8(a3, w1);                                                 \
+    if (ALIGNED) {                                                                       \
+      SMCU_POOL_LOAD2(w0, w1, q, 8);                                                     \
+    } else {                                                                             \
+      w0 = smcu_read_s32(q + 8), w1 = smcu_read_s32(q + 12);                             \
+    }                                                                                    \
+    a4 = smcu_pool_sxtab16(a4, w0);                                                      \
+    a5 = smcu_pool_sxtab16_ror8(a5, w0);                                                 \
+    a6 = smcu_pool_sxtab16(a6, w1);                                                      \
+    a7 = smcu_pool_sxtab16_ror8(a7, w1);                                                 \
+    q += pixel_stride;                                                                   \
+  } while (0)
+
+/* Sums of the 16 channels at p over rows x cols pixels (pixel_stride bytes apart in a row, rows
+ * row_stride apart), rows * cols <= 256, in 16-bit lanes: acc[2j] holds channels 4j and 4j+2,
+ * acc[2j+1] channels 4j+1 and 4j+3 (lane 0, lane 1). aligned: p and pixel_stride are multiples of
+ * 4 (word-pair loads). */
+static inline void smcu_pool_sum16(const int8_t *p, int32_t rows, int32_t cols, int32_t pixel_stride,
+                                   int32_t row_stride, int32_t aligned, int32_t acc[8]) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  for (int32_t r = rows; r > 0; --r) {
+    const int8_t *q = p;
+    const int8_t *const pairs_end = p + (cols & ~INT32_C(1)) * pixel_stride;
+    if (aligned) {
+#if SMCU_HAVE_DSP
+      if (q != pairs_end) { /* two pixels an iteration: 2 x (2 LDRD + 8 SXTAB16 + ADD) + CMP + BNE */
+        int32_t w0, w1;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[w0], %[w1], [%[q]]\n\t"
+            "sxtab16 %[a0], %[a0], %[w0]\n\t"
+            "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
+            "sxtab16 %[a2], %[a2], %[w1]\n\t"
+            "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
+            "ldrd %[w0], %[w1], [%[q], #8]\n\t"
+            "sxtab16 %[a4], %[a4], %[w0]\n\t"
+            "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"
+            "sxtab16 %[a6], %[a6], %[w1]\n\t"
+            "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
+            "add %[q], %[q], %[stride]\n\t"
+            "ldrd %[w0], %[w1], [%[q]]\n\t"
+            "sxtab16 %[a0], %[a0], %[w0]\n\t"
+            "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
+            "sxtab16 %[a2], %[a2], %[w1]\n\t"
+            "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
+            "ldrd %[w0], %[w1], [%[q], #8]\n\t"
+            "sxtab16 %[a4], %[a4], %[w0]\n\t"
+            "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"
+            "sxtab16 %[a6], %[a6], %[w1]\n\t"
+            "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
+            "add %[q], %[q], %[stride]\n\t"
+            "cmp %[q], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
+              [a6] "+r"(a6), [a7] "+r"(a7), [q] "+r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1)
+            : [end] "r"(pairs_end), [stride] "r"(pixel_stride)
+            : "cc", "memory");
+      }
+#else
+      while (q != pairs_end) {
+        SMCU_POOL_SUM16_PIXEL(1);
+        SMCU_POOL_SUM16_PIXEL(1);
+      }
+#endif
+      if (cols & 1) {
+        SMCU_POOL_SUM16_PIXEL(1);
+      }
+    } else {
+      while (q != pairs_end) {
+        SMCU_POOL_SUM16_PIXEL(0);
+        SMCU_POOL_SUM16_PIXEL(0);
+      }
+      if (cols & 1) {
+        SMCU_POOL_SUM16_PIXEL(0);
+      }
+    }
+    p += row_stride;
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
+}
+
+/* smcu_pool_sum16 for the 4 channels at p: acc[0] = channels 0 and 2, acc[1] = channels 1 and 3. */
+static inline void smcu_pool_sum4(const int8_t *p, int32_t rows, int32_t cols, int32_t pixel_stride,
+                                  int32_t row_stride, int32_t acc[2]) {
+  int32_t a0 = 0, a1 = 0;
+  for (int32_t r = 0; r < rows; ++r) {
+    const int8_t *q = p;
+    for (int32_t k = 0; k < cols; ++k) {
+      const int32_t w = smcu_read_s32(q);
+      a0 = smcu_pool_sxtab16(a0, w);
+      a1 = smcu_pool_sxtab16_ror8(a1, w);
+      q += pixel_stride;
+    }
+    p += row_stride;
+  }
+  acc[0] = a0, acc[1] = a1;
+}
 
 #endif /* SMCU_POOL2D_H */

@@ -1,0 +1,152 @@
+/* ADD int8, variant fast: both inputs of the output's shape; per-input tables (export/quant.py
+ * add_fast_tables), 8 elements an iteration, 4 per output word, the activation clamp 4 bytes at a
+ * time (only the bounds that are not int8's own). */
+#include "smcu_add.h"
+#include "smcu_fixedpoint.h"
+#include "smcu_simd.h"
+
+#define SMCU_ADD_FAST_FRAC_BITS 12 /* export/quant.py ADD_FAST_FRAC_BITS */
+
+#if SMCU_HAVE_DSP
+
+/* SSAT8(sum >> 12): one instruction */
+static inline int32_t smcu_add_fast_q12_to_s8(int32_t sum) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1, asr #12" : "=r"(r) : "r"(sum));
+  return r;
+}
+/* SSAT8(v) */
+static inline int32_t smcu_add_fast_sat8(int32_t v) {
+  int32_t r;
+  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+  return r;
+}
+/* acc + (a * b + 2^31) / 2^32 (floor): SMMLAR */
+static inline int32_t smcu_add_fast_smmlar(int32_t a, int32_t b, int32_t acc) {
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+}
+/* bytewise signed max(w, lo) and min(w, hi): SSUB8 + SEL each */
+static inline uint32_t smcu_add_fast_max4(uint32_t w, uint32_t lo) {
+  uint32_t t;
+  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2" : "+r"(w), "=&r"(t) : "r"(lo) : "cc");
+  return w;
+}
+static inline uint32_t smcu_add_fast_min4(uint32_t w, uint32_t hi) {
+  uint32_t t;
+  __asm__("ssub8 %1, %2, %0\n\tsel %0, %0, %2" : "+r"(w), "=&r"(t) : "r"(hi) : "cc");
+  return w;
+}
+
+/* x = *p++ for a byte pointer p (one LDRB with post-increment) */
+#define SMCU_ADD_FAST_LOAD(x, p) __asm__("ldrb %0, [%1], #1" : "=r"(x), "+r"(p) : "m"(*(p)))
+/* Four int8 results (in int32s) as one little-endian word: three BFI. */
+static inline uint32_t smcu_add_fast_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
+  uint32_t w = (uint32_t)o0;
+  __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(o1));
+  __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(o2));
+  __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(o3));
+  return w;
+}
+
+#else /* portable C: the same results */
+
+static inline int32_t smcu_add_fast_q12_to_s8(int32_t sum) {
+  return smcu_clamp_i32(sum >> SMCU_ADD_FAST_FRAC_BITS, SMCU_INT8_MIN, SMCU_INT8_MAX);
+}
+static inline int32_t smcu_add_fast_sat8(int32_t v) { return smcu_clamp_i32(v, SMCU_INT8_MIN, SMCU_INT8_MAX); }
+static inline int32_t smcu_add_fast_smmlar(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((((int64_t)acc * 4294967296LL) + (int64_t)a * b + 2147483648LL) >> 32);
+}
+static inline uint32_t smcu_add_fast_max4(uint32_t w, uint32_t lo) {
+  uint32_t r = 0;
+  for (int32_t k = 0; k < 32; k += 8) {
+    r |= (uint32_t)(uint8_t)smcu_max_i32((int8_t)(uint8_t)(w >> k), (int8_t)(uint8_t)(lo >> k)) << k;
+  }
+  return r;
+}
+static inline uint32_t smcu_add_fast_min4(uint32_t w, uint32_t hi) {
+  uint32_t r = 0;
+  for (int32_t k = 0; k < 32; k += 8) {
+    r |= (uint32_t)(uint8_t)smcu_min_i32((int8_t)(uint8_t)(w >> k), (int8_t)(uint8_t)(hi >> k)) << k;
+  }
+  return r;
+}
+#define SMCU_ADD_FAST_LOAD(x, p) ((x) = *(p)++)
+static inline uint32_t smcu_add_fast_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
+  return ((uint32_t)o0 & 0xFFu) | (((uint32_t)o1 & 0xFFu) << 8) | (((uint32_t)o2 & 0xFFu) << 16) |
+         ((uint32_t)o3 << 24);
+}
+
+#endif
+
+/* mode 1: TFLite's output rescale of acc (twice the scaled sum) in one rounding step, saturated */
+static inline int32_t smcu_add_fast_requant(int32_t acc, int32_t mult, int32_t round, int32_t shift) {
+  const int32_t t = smcu_add_fast_smmlar(acc, mult, round) + (acc >> 31);
+  return smcu_add_fast_sat8(t >> shift);
+}
+
+/* Four elements: a, b, output advanced by 4. OUT(s) maps a table sum to the saturated int8;
+ * CLAMP: 0 none, bit 0: act_min applies, bit 1: act_max applies. */
+#define SMCU_ADD_FAST_BLOCK4(OUT, CLAMP)                                                                    \
+  do {                                                                                                     \
+    uint32_t x0, x1, x2, x3, y0, y1, y2, y3;                                                               \
+    SMCU_ADD_FAST_LOAD(x0, a);                                                                             \
+    SMCU_ADD_FAST_LOAD(y0, b);                                                                             \
+    SMCU_ADD_FAST_LOAD(x1, a);                                                                             \
+    SMCU_ADD_FAST_LOAD(y1, b);                                                                             \
+    SMCU_ADD_FAST_LOAD(x2, a);                                                                             \
+    SMCU_ADD_FAST_LOAD(y2, b);                                                                             \
+    SMCU_ADD_FAST_LOAD(x3, a);                                                                             \
+    SMCU_ADD_FAST_LOAD(y3, b);                                                                             \
+    uint32_t w = smcu_add_fast_pack4(OUT(t1[x0] + t2[y0]), OUT(t1[x1] + t2[y1]), OUT(t1[x2] + t2[y2]),     \
+                                     OUT(t1[x3] + t2[y3]));                                                \
+    if ((CLAMP) & 1) {                                                                                     \
+      w = smcu_add_fast_max4(w, lo);                                                                       \
+    }                                                                                                      \
+    if ((CLAMP) & 2) {                                                                                     \
+      w = smcu_add_fast_min4(w, hi);                                                                       \
+    }                                                                                                      \
+    smcu_write_s32(output, (int32_t)w);                                                                    \
+    output += 4;                                                                                           \
+  } while (0)
+
+/* Every element: 8 at a time, then one by one. */
+#define SMCU_ADD_FAST_LOOP(OUT, CLAMP)       \
+  do {                                       \
+    while (a != a_end8) {                    \
+      SMCU_ADD_FAST_BLOCK4(OUT, CLAMP);      \
+      SMCU_ADD_FAST_BLOCK4(OUT, CLAMP);      \
+    }                                        \
+    while (a != a_end) {                     \
+      const int32_t o = OUT(t1[*a] + t2[*b]); \
+      ++a;                                   \
+      ++b;                                   \
+      *output++ = (int8_t)smcu_clamp_i32(o, p->act_min, p->act_max); \
+    }                                        \
+  } while (0)
+
+#define SMCU_ADD_FAST_REQUANT(s) smcu_add_fast_requant((s), mult, round, shift)
+
+void smcu_add_s8_fast(const smcu_add_fast_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
+  const uint8_t *a = (const uint8_t *)input1;
+  const uint8_t *b = (const uint8_t *)input2;
+  const int32_t *t1 = p->table1;
+  const int32_t *t2 = p->table2;
+  const uint8_t *const a_end8 = a + (p->size & ~INT32_C(7));
+  const uint8_t *const a_end = a + p->size;
+  const uint32_t lo = 0x01010101u * (uint8_t)p->act_min;
+  const uint32_t hi = 0x01010101u * (uint8_t)p->act_max;
+  const int32_t mult = p->mult, round = p->round, shift = p->shift;
+  const int32_t clamp = (p->act_min != SMCU_INT8_MIN ? 1 : 0) | (p->act_max != SMCU_INT8_MAX ? 2 : 0);
+  if (p->mode != 0) {
+    SMCU_ADD_FAST_LOOP(SMCU_ADD_FAST_REQUANT, 3);
+  } else if (clamp == 0) {
+    SMCU_ADD_FAST_LOOP(smcu_add_fast_q12_to_s8, 0);
+  } else if (clamp == 1) { /* RELU: the lower bound only */
+    SMCU_ADD_FAST_LOOP(smcu_add_fast_q12_to_s8, 1);
+  } else {
+    SMCU_ADD_FAST_LOOP(smcu_add_fast_q12_to_s8, 3);
+  }
+}
