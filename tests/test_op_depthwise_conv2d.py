@@ -1,18 +1,31 @@
-"""DEPTHWISE_CONV_2D: generated C (dense and rle) equals TFLM element for element.
+"""DEPTHWISE_CONV_2D: generated C (every variant: dense, rle, simd) equals TFLM element for element.
 
 Random shapes (odd channel counts), depth multipliers 1-3, strides 1-2, SAME/VALID, RELU/RELU6,
 dilation (through tf.nn.depthwise_conv2d, which converts to one DEPTHWISE_CONV_2D), and pruned
-filters so that the rle kernel meets empty rows and long zero runs.
+filters so that the rle kernel meets empty rows and long zero runs. The simd variant (depth
+multiplier 1) runs on every case it is proposed for; fixed cases cover its paths (3x3 stride 1 and
+2, any other kernel), odd widths (a single last pixel), channel counts that are not multiples of 4,
+VALID padding and dilation.
 """
+import subprocess
+
 import numpy as np
 import pytest
 
-from harness import random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import patch_activation, random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.export import quant
+from sparsemcu.export.ops import depthwise_conv2d as dw
+from sparsemcu.export.codegen import KERNELS_DIR
 from sparsemcu.export.quantize import concrete_to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras, tensorflow
 
 N_SAMPLES = 40
+
+
+def _variants(mult):
+    """Every variant the lowering proposes for this depth multiplier."""
+    return ("dense", "rle", "simd") if mult == 1 else ("dense", "rle")
 
 
 def _random_case(seed):
@@ -34,6 +47,27 @@ CASES = [_random_case(s) for s in range(10)] + [
     ((7, 10, 5), (5, 3), (2, 1), "same", 1, None, 0.9),
     ((6, 6, 1), (6, 6), (1, 1), "valid", 3, "relu", 0.5),
     ((17, 17, 2), (17, 17), (1, 1), "same", 1, None, "gaps"),  # rows of 289: rle escape entries
+    # the simd variant's paths: 3x3 stride 1 (odd and even widths, channels % 4 != 0, VALID) ...
+    ((25, 5, 64), (3, 3), (1, 1), "same", 1, "relu", 0.0),  # dscnn_kws's depthwise layers
+    ((7, 8, 13), (3, 3), (1, 1), "same", 1, None, 0.3),
+    ((6, 9, 6), (3, 3), (1, 1), "valid", 1, "relu6", 0.0),
+    ((5, 1, 4), (3, 3), (1, 1), "same", 1, None, 0.0),  # one output column
+    ((8, 6, 7), (3, 3), (2, 1), "same", 1, "relu", 0.0),  # stride_h 2 on the stride_w 1 path
+    # ... 3x3 stride 2 ...
+    ((12, 12, 16), (3, 3), (2, 2), "same", 1, "relu", 0.0),
+    ((11, 13, 5), (3, 3), (2, 2), "same", 1, None, 0.5),
+    ((10, 9, 9), (3, 3), (2, 2), "valid", 1, "relu6", 0.0),
+    ((9, 10, 3), (3, 3), (1, 2), "same", 1, None, 0.0),
+    # ... and the generic path: 5x5, 1x1, 3x1, 2x2, stride 3, VALID
+    ((9, 11, 10), (5, 5), (1, 1), "same", 1, "relu", 0.0),
+    ((13, 12, 6), (5, 5), (2, 2), "same", 1, None, 0.2),
+    ((8, 9, 11), (5, 5), (1, 1), "valid", 1, "relu6", 0.0),
+    ((6, 7, 8), (1, 1), (1, 1), "valid", 1, None, 0.0),
+    ((7, 6, 5), (3, 1), (1, 1), "same", 1, "relu", 0.0),
+    ((8, 8, 4), (2, 2), (2, 2), "valid", 1, None, 0.0),
+    ((11, 10, 3), (3, 3), (3, 3), "same", 1, None, 0.0),
+    ((10, 11, 7), (4, 3), (1, 2), "same", 1, "relu", 0.0),
+    ((12, 11, 6), (7, 7), (1, 1), "same", 1, None, 0.0),
 ]
 
 
@@ -68,8 +102,9 @@ def test_depthwise_conv2d_bit_exact(case, tmp_path):
     assert len(nodes) == 1
     x = random_int8(in_shape, N_SAMPLES, seed=case)
     ref = run_tflm(tfl, x)
-    for enc in ("dense", "rle"):
-        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, enc), ref, err_msg=f"{enc} {CASES[case]}")
+    for variant in _variants(mult):
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, variant), ref,
+                                      err_msg=f"{variant} {CASES[case]}")
 
 
 def _dilated_depthwise_tflite(in_shape, mult, kernel, dilation, padding, seed):
@@ -87,12 +122,99 @@ def _dilated_depthwise_tflite(in_shape, mult, kernel, dilation, padding, seed):
     return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)
 
 
+@pytest.mark.parametrize("mult", [2, 1])
 @pytest.mark.parametrize("padding", ["SAME", "VALID"])
-def test_depthwise_conv2d_dilation_bit_exact(padding, tmp_path):
-    tfl = _dilated_depthwise_tflite((11, 9, 3), 2, (3, 2), (2, 3), padding, seed=5)
+def test_depthwise_conv2d_dilation_bit_exact(padding, mult, tmp_path):
+    tfl = _dilated_depthwise_tflite((11, 9, 3), mult, (3, 2), (2, 3), padding, seed=5)
     nodes = [n for n in read_tflite(tfl).nodes if n.op == "DEPTHWISE_CONV_2D"]
     assert nodes and nodes[0].options["dilation_w_factor"] == 3
     x = random_int8((11, 9, 3), N_SAMPLES, seed=11)
     ref = run_tflm(tfl, x)
-    for enc in ("dense", "rle"):
-        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, enc), ref, err_msg=enc)
+    for variant in _variants(mult):
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, variant), ref, err_msg=variant)
+
+
+def test_depthwise_conv2d_simd_dilated_3x3(tmp_path):
+    """3x3 with dilation 2 (the generic path: taps two halfwords apart) and zero-point padding rows."""
+    tfl = _dilated_depthwise_tflite((10, 12, 6), 1, (3, 3), (2, 2), "SAME", seed=8)
+    x = random_int8((10, 12, 6), N_SAMPLES, seed=12)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "simd"), run_tflm(tfl, x))
+
+
+@pytest.mark.parametrize("in_shape,kernel,strides", [((9, 7, 12), (3, 3), 1), ((10, 11, 5), (3, 3), 2),
+                                                    ((8, 9, 6), (5, 5), 1)])
+@pytest.mark.parametrize("act", [1, 2, 3])  # RELU, RELU_N1_TO_1, RELU6 patched onto an unclamped layer
+def test_depthwise_conv2d_clamped_activation(in_shape, kernel, strides, act, tmp_path):
+    """An activation range narrower than int8 (output zero point near 0): the simd variant's generic
+    path clamps to [act_min, act_max] (its 3x3 paths only saturate to int8)."""
+    k = keras()
+    model = k.Sequential([k.layers.Input(in_shape), k.layers.DepthwiseConv2D(kernel, strides=strides, padding="same")])
+    _randomise(model, 0.0, act)
+    tfl = patch_activation(to_int8_tflite(model, seed=act), "DEPTHWISE_CONV_2D", act)
+    x = random_int8(in_shape, N_SAMPLES, seed=act)
+    ref = run_tflm(tfl, x)
+    for variant in ("dense", "simd"):
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, variant), ref, err_msg=variant)
+
+
+def test_depthwise_conv2d_simd_declines_depth_multiplier(tmp_path):
+    """Depth multiplier 2: the simd variant is not proposed (the reference kernels run)."""
+    k = keras()
+    model = k.Sequential([k.layers.Input((6, 7, 3)), k.layers.DepthwiseConv2D(3, depth_multiplier=2)])
+    tfl = to_int8_tflite(model, seed=3)
+    from sparsemcu.export.pipeline import Options, lower
+    m = lower(tfl, Options(variant="simd"))
+    assert [c.variant for c in m.calls if c.op == "DEPTHWISE_CONV_2D"] in (["dense"], ["rle"])
+
+
+REQUANT_PROGRAM = r"""
+#include <stdio.h>
+#include "smcu_depthwise_conv2d_s8_simd.c"
+int main(void) {
+  long long acc2, m, rh, e;
+  while (scanf("%lld %lld %lld %lld", &acc2, &m, &rh, &e) == 4) {
+    printf("%ld\n", (long)dw_requant((int32_t)acc2, (int32_t)m, (int32_t)rh, (int32_t)e));
+  }
+  return 0;
+}
+"""
+
+
+def test_simd_requantisation_equals_the_two_step_spec(tmp_path):
+    """The simd kernel's SMMLAR requantisation of the doubled accumulator (C and Python) ==
+    TFLite's MultiplyByQuantizedMultiplier + offset: random multipliers, ties of the second rounding,
+    the largest accumulators the weights allow, all-zero channels."""
+    (tmp_path / "t.c").write_text(REQUANT_PROGRAM)
+    exe = tmp_path / "t"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(KERNELS_DIR),
+                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)
+    rng = np.random.default_rng(2)
+    lines, expected = [], []
+    for trial in range(400):
+        k = int(rng.integers(1, 50))
+        rows = rng.integers(-127, 128, size=(1, k)) * (trial % 9 != 0)  # every 9th channel all zero
+        real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
+        mult, shift = quant.quantize_multiplier(real)
+        bias = int(rng.integers(-2**20, 2**20))
+        in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        table = quant.fused_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]), out_off)
+        req = dw.simd_requant(table, rows)
+        assert req is not None
+        folded = int(table[0, 0])
+        assert int(req[0, 0]) == 2 * folded
+        bound = abs(folded) + 128 * int(np.abs(rows).sum())
+        for _ in range(20):
+            x = rng.integers(-128, 128, size=k)
+            acc_ref = bias + int(((x + in_off) * rows[0]).sum())
+            acc = folded + int((x * rows[0]).sum()) if rows.any() else 0
+            if rng.random() < 0.3 and rows.any():  # aim at a tie of the second rounding
+                e = -shift
+                target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
+                acc = int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound))
+                acc_ref = acc - folded + bias + in_off * int(rows[0].sum())
+            want = quant.multiply_by_quantized_multiplier(acc_ref, mult, shift) + out_off
+            assert dw.simd_requant_reference(acc, req[0]) == want
+            expected.append(want)
+            lines.append(" ".join(str(int(v)) for v in (2 * acc, *req[0, 1:])))
+    out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout
+    assert [int(v) for v in out.split()] == expected

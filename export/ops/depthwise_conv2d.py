@@ -1,13 +1,188 @@
-"""DEPTHWISE_CONV_2D -> smcu_depthwise_conv2d_s8_{dense,rle} (per-channel int8, depth multiplier >= 1).
+"""DEPTHWISE_CONV_2D -> smcu_depthwise_conv2d_s8_{dense,rle,simd} (per-channel int8, depth multiplier >= 1).
 
 TFLite stores the filter as [1, k_h, k_w, out_c] (out_c = in_c * depth_multiplier, output channel
-ic * depth_multiplier + m reads input channel ic). The encoder and both kernels use the transposed
-layout: one row of k_h * k_w weights (ky, kx order) per output channel.
+ic * depth_multiplier + m reads input channel ic). The encoder and the reference kernels use the
+transposed layout: one row of k_h * k_w weights (ky, kx order) per output channel.
+
+Candidates: the scalar reference kernel (dense or run-length sparse int8 weights) and, for depth
+multiplier 1 where the one-step requantisation is exact, the 16-bit SIMD kernel (input rows expanded
+once to int16 in a planned ring of scratch rows, int16 tap-pair weights laid out offline,
+firmware_templates/kernels/smcu_depthwise_conv2d.h).
 """
 from __future__ import annotations
 
+import numpy as np
+
+from ..quant import fused_requant_table
 from .base import KernelCall, LoweringContext, nhwc, register
 from .conv2d import bias_values, multipliers, quant_fields, reference_candidates, spatial
+
+
+# --- the simd variant's offline layouts (firmware_templates/kernels/smcu_depthwise_conv2d.h) ---
+
+def _pack_lanes(lane0, lane1) -> np.ndarray:
+    """int16 lanes -> int32 words (lane0 | lane1 << 16)."""
+    words = (np.asarray(lane0, np.int64) & 0xFFFF) | ((np.asarray(lane1, np.int64) & 0xFFFF) << 16)
+    return np.where(words >= 2**31, words - 2**32, words).astype(np.int64)
+
+
+def simd_geometry(k_h: int, k_w: int, stride_w: int, dil_w: int, dil_h: int, full_range: bool = True) -> dict:
+    """The simd kernel's path, words per (pair, channel) and ring slots: a pair of output pixels reads,
+    per kernel row, n_w words (halfword h = input column 2j * stride_w - pad_w + h; x0's taps are
+    halfwords kx * dil_w, x1's stride_w + kx * dil_w). The ring holds the (k_h - 1) * dil_h + 1 input
+    rows one output row spans. The 3x3 paths (1, 2) saturate to int8 only: they need an activation
+    range that is the whole int8 range (what RELU / RELU6 / none give when the output zero point is
+    -128); anything else takes the generic path 0."""
+    n_w = ((k_w - 1) * dil_w + 1 + stride_w + 1) // 2
+    fixed = (k_h, k_w, dil_w) == (3, 3, 1) and stride_w in (1, 2) and full_range
+    path = stride_w if fixed else 0
+    return {"path": path, "n_w": n_w, "ring": (k_h - 1) * dil_h + 1}
+
+
+def simd_weights(rows: np.ndarray, k_h: int, k_w: int, stride_w: int, dil_w: int, geo: dict) -> np.ndarray:
+    """int8 [channels, k_h * k_w] -> int32 [channels, words]: per kernel row, the weight words of the
+    kernel's path (smcu_depthwise_conv2d.h), every weight doubled (2w fits int16)."""
+    w = np.asarray(rows, np.int64).reshape(-1, k_h, k_w) * 2
+    ch = w.shape[0]
+    if geo["path"] == 1:  # (w0, w1), (w1, w2)
+        return np.stack([_pack_lanes(w[..., 0], w[..., 1]), _pack_lanes(w[..., 1], w[..., 2])], -1).reshape(ch, -1)
+    if geo["path"] == 2:  # (w0, w1), (w2, 0)
+        return np.stack([_pack_lanes(w[..., 0], w[..., 1]), _pack_lanes(w[..., 2], 0)], -1).reshape(ch, -1)
+    n_h = 2 * geo["n_w"]
+    xa = np.zeros((ch, k_h, n_h), np.int64)
+    xb = np.zeros((ch, k_h, n_h), np.int64)
+    for kx in range(k_w):
+        xa[..., kx * dil_w] = w[..., kx]
+        xb[..., stride_w + kx * dil_w] = w[..., kx]
+    wa = _pack_lanes(xa[..., 0::2], xa[..., 1::2])
+    wb = _pack_lanes(xb[..., 0::2], xb[..., 1::2])
+    return np.stack([wa, wb], axis=-1).reshape(ch, -1)  # per row, per word: wa, wb
+
+
+def simd_requant(table: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """The fused requantisation table (export/quant.py fused_requant_table: bias', mult, round, rshift - 1)
+    -> int32 [channels, 4] (bias2, mult, rh, e) for the doubled accumulator acc2 = 2 * acc:
+    out = (SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e = floor((acc2 * mult + 2 * round) / 2^(32 + e)),
+    2 * round = rh * 2^32 + 2^31. None where acc2 or SMMLAR's result could leave int32."""
+    rows = np.asarray(rows, np.int64).reshape(len(table), -1)
+    out = []
+    for (b, m, lo, hi, sh), row in zip(np.asarray(table, np.int64), rows):
+        r2 = ((int(hi) << 32) + (int(lo) & 0xFFFFFFFF)) * 2
+        if r2 & 0xFFFFFFFF != 2**31:
+            return None
+        rh = r2 >> 32
+        acc_bound = abs(int(b)) + 128 * int(np.abs(row).sum())  # |acc| for any int8 input
+        if 2 * acc_bound >= 2**31 or acc_bound + abs(rh) + 2 >= 2**31:
+            return None
+        out.append([2 * int(b), int(m), rh, int(sh) + 1])
+    return np.asarray(out, np.int64)
+
+
+def simd_requant_reference(acc: int, row) -> int:
+    """What the simd kernel computes from one simd_requant row and the (undoubled) accumulator acc =
+    bias' + sum(x * w), before the activation clamp."""
+    _, mult, rh, e = (int(v) for v in row)
+    acc2 = 2 * acc
+    t = ((rh << 32) + acc2 * mult + 2**31) >> 32
+    return (t - (1 if acc2 < 0 else 0)) >> e
+
+
+def _expansion_plan(c: dict, geo: dict, pairs: int, init: bool = False) -> list[tuple[int, int]]:
+    """The expansion calls one row build makes (smcu_depthwise_conv2d_s8_simd.c expand_row_fixed /
+    expand_row): per call (column pairs read, stores per 4-channel group)."""
+    in_w, pad_w, s, nw, path = c["in_w"], c["pad_w"], c["stride_w"], geo["n_w"], geo["path"]
+    if path and not init:
+        grid = 2 * pairs + 1 if path == 2 else pairs + 1
+        g, g_end, plan = pad_w >> 1, min(grid, (in_w + pad_w + 1) >> 1), []
+        while g < g_end:
+            if path == 2 and not g & 1 and g >> 1 < pairs and g + 1 < g_end:
+                plan.append((2, 8))
+                g += 2
+                continue
+            if path == 1 and 0 < g and g + 1 < pairs and g + 1 < g_end:
+                plan.append((2, 12))
+                g += 2
+                continue
+            if path == 2:
+                targets = 1 if g & 1 else int(g >> 1 < pairs) + int(g >> 1 > 0)
+            else:
+                targets = int(g < pairs) + int(g > 0)
+            plan.append((1, 4 * targets))
+            g += 1
+        return plan
+    plan = []
+    for g in range((pairs - 1) * s + nw):
+        ca = 2 * g - pad_w
+        if (ca + 1 < 0 or ca >= in_w) != init:
+            continue
+        j = 0 if g - nw + 1 <= 0 else (g - nw + s) // s
+        j_end = min(g // s, pairs - 1)
+        while j <= j_end:
+            plan.append((1, 4 * min(2, j_end - j + 1)))
+            j += 2
+    return plan
+
+
+def simd_cost_features(c: dict, geo: dict) -> dict:
+    """What the simd kernel's instruction count depends on, counted the way the kernel runs (cost model
+    features): channel iterations of the 3x3 passes (pairs, single last pixels), word steps and row
+    steps of the generic pass, row builds and their expansion work, and per-row / per-pair overheads."""
+    out_h, out_w, ch, k_h, nw, ring = c["out_h"], c["out_w"], c["in_c"], c["k_h"], geo["n_w"], geo["ring"]
+    pairs, two, one = (out_w + 1) // 2, out_w // 2, out_w % 2
+    f = {"out_rows": out_h, "out_pairs": out_h * pairs, "dw_zrow": ch}
+    if geo["path"]:
+        f.update(dw_pair_iters=out_h * two * ch, dw_single_iters=out_h * one * ch)
+    else:
+        f.update(dw_gen_iters=out_h * pairs * ch, dw_gen_rows=out_h * pairs * ch * k_h,
+                 dw_gen_pair_words=out_h * two * ch * k_h * nw, dw_gen_single_words=out_h * one * ch * k_h * nw,
+                 dw_gen_loop_words=0 if nw in (3, 4) else out_h * pairs * ch * k_h * nw)
+    tags, builds = [None] * ring, 0
+    for oy in range(out_h):
+        for ky in range(k_h):
+            a = oy * c["stride_h"] - c["pad_h"] + ky * c["dil_h"]
+            tag = a if 0 <= a < c["in_h"] else -1
+            if tags[a % ring] != tag:
+                tags[a % ring], builds = tag, builds + 1
+    plan = [(builds, p) for p in _expansion_plan(c, geo, pairs)]
+    plan += [(ring, p) for p in _expansion_plan(c, geo, pairs, init=True)]
+    f.update(dw_builds=builds, dw_exp_calls=sum(n for n, _ in plan),
+             dw_exp_groups=sum(n * cols * (ch // 4) for n, (cols, _) in plan),
+             dw_exp_stores=sum(n * st * (ch // 4) for n, (_, st) in plan),
+             dw_exp_tail=sum(n * (ch % 4) * (st // 4 + cols) for n, (cols, st) in plan))
+    return f
+
+
+def simd_candidate(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, mult, shift,
+                   features: dict) -> KernelCall | None:
+    """The simd variant, or None where it does not apply (depth multiplier != 1, or a channel whose
+    requantisation the one-step form does not reproduce)."""
+    if common["depth_mult"] != 1:
+        return None
+    table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
+    if table is None:
+        return None
+    requant = simd_requant(table, rows)
+    if requant is None:
+        return None
+    k_h, k_w, ch = common["k_h"], common["k_w"], common["out_c"]
+    full_range = common["act_min"] <= -128 and common["act_max"] >= 127
+    geo = simd_geometry(k_h, k_w, common["stride_w"], common["dil_w"], common["dil_h"], full_range)
+    words = simd_weights(rows, k_h, k_w, common["stride_w"], common["dil_w"], geo)
+    stream = np.concatenate([requant[:, :1], words, requant[:, 1:]], axis=1).astype(np.int32)
+    weights = ctx.const("weights_simd", stream.reshape(-1))
+    pairs = (common["out_w"] + 1) // 2
+    scratch = 4 * (geo["ring"] + k_h * (1 + geo["n_w"]) + (ch + 3) // 4 + geo["ring"] * pairs * ch * geo["n_w"])
+    nonzeros = int(np.count_nonzero(rows))
+    pixels = common["out_h"] * common["out_w"]
+    feats = {**features, **simd_cost_features(common, geo)}
+    return KernelCall(
+        node=ctx.node.index, op=ctx.node.op, kernel="smcu_depthwise_conv2d_s8_simd", variant="simd",
+        params_type="smcu_depthwise_conv2d_simd_params_t",
+        fields={"c": common, "weights": weights.name, **{k: geo[k] for k in ("path", "n_w", "ring")}},
+        inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[weights],
+        macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="simd-int16",
+        weight_bytes=weights.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
+        scratch_bytes=scratch, features=feats)
 
 
 @register("DEPTHWISE_CONV_2D")
@@ -37,5 +212,8 @@ def lower_depthwise_conv2d(ctx: LoweringContext) -> list[KernelCall]:
               **quant_fields(ctx)}
     pixels = sp["out_h"] * sp["out_w"]
     features = {"pixels": pixels, "outputs": pixels * out_c, "macs": pixels * out_c * k_h * k_w}
-    return reference_candidates(ctx, "smcu_depthwise_conv2d_s8", "smcu_depthwise_conv2d_ref_params_t", common, rows,
-                                bias_values(ctx, 2, out_c), *multipliers(ctx, w.scale, out_c), pixels, features)
+    bias, (mult, shift) = bias_values(ctx, 2, out_c), multipliers(ctx, w.scale, out_c)
+    calls = reference_candidates(ctx, "smcu_depthwise_conv2d_s8", "smcu_depthwise_conv2d_ref_params_t", common, rows,
+                                 bias, mult, shift, pixels, features)
+    simd = simd_candidate(ctx, common, rows, bias, mult, shift, features)
+    return calls + ([simd] if simd is not None else [])

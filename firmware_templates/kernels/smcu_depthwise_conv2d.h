@@ -1,5 +1,13 @@
 /* DEPTHWISE_CONV_2D, int8 per-channel (TFLite int8 quantisation spec), NHWC, batch 1.
- * Output channel oc = ic * depth_mult + m reads input channel ic. */
+ * Output channel oc = ic * depth_mult + m reads input channel ic.
+ *
+ * Variants:
+ *   dense  scalar reference (the oracle the others are tested against), int8 weights
+ *   rle    scalar, run-length sparse weights
+ *   simd   16-bit SIMD (SMLAD on Cortex-M4/M7, portable C elsewhere), depth multiplier 1: the input
+ *          rows a window needs are expanded once each to int16 in scratch, in a layout where one
+ *          doubleword holds, per channel, the taps of two neighbouring output pixels; weights are
+ *          int16 tap pairs laid out offline; exact one-step requantisation (SMMLAR) */
 #ifndef SMCU_DEPTHWISE_CONV2D_H
 #define SMCU_DEPTHWISE_CONV2D_H
 
@@ -29,7 +37,43 @@ typedef struct {
   const int32_t *shift;      /* [out_c] */
 } smcu_depthwise_conv2d_ref_params_t;
 
+/* simd (depth_mult 1, any kernel size, stride, dilation and padding).
+ *
+ * Output pixels go in pairs (x0 = 2j, x1 = 2j + 1; the last alone when out_w is odd) along each output
+ * row. Input row `a` is expanded once into ring slot a mod `ring` of the scratch (the ring holds the
+ * (k_h - 1) * dil_h + 1 rows one output row spans): for each pair j and channel ch, `n_w` words of
+ * int16 pairs whose halfword h is input column 2j * stride_w - pad_w + h (the input zero point outside
+ * the image, which the folded bias cancels). Word i of pair j is "grid pair" j * stride_w + i, so one
+ * expanded word serves every pair that covers it.
+ *
+ * `weights` is one stream per channel: bias2, the weight words of each kernel row, mult, rh, e, where
+ *   path 1 (3x3, stride_w 1): per row u = (w0 | w1 << 16), v = (w1 | w2 << 16)
+ *   path 2 (3x3, stride_w 2): per row u = (w0 | w1 << 16), v = w2
+ *   path 0 (any other):       per row and word i < n_w: wa_i, wb_i (x0's and x1's weights for the
+ *                             word's two halfwords; 0 where a halfword is not one of the pixel's taps)
+ * with every weight doubled (2w), bias2 = 2 * (bias + input_offset * sum(w)) (the input zero point
+ * folded in), and the requantisation of the doubled accumulator
+ * acc2 = bias2 + sum(x * 2w) = 2 * (bias + sum((x - zp) * w)):
+ *   out = clamp((SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e, act_min, act_max)
+ * (exactly TFLite's two-step MultiplyByQuantizedMultiplier plus output offset; rh = 2^(e-1) +
+ * output_offset * 2^e, export/ops/depthwise_conv2d.py simd_requant). Paths 1 and 2 only saturate to
+ * int8: the lowering gives them the layers whose activation range is all of int8 (no activation, or
+ * RELU / RELU6 with output zero point -128, the usual case); the others take path 0. */
+typedef struct {
+  smcu_depthwise_conv2d_params_t c;
+  const int32_t *weights; /* [out_c] streams, see above */
+  int32_t path;           /* 1: 3x3 stride_w 1, 2: 3x3 stride_w 2 (dil_w 1, full int8 range), 0: any */
+  int32_t n_w;            /* words per (pair, channel) in a ring slot */
+  int32_t ring;           /* ring slots */
+} smcu_depthwise_conv2d_simd_params_t;
+
+/* Scratch bytes of the simd variant: slot tags, row and word offsets, a zero-point row and the ring. */
+#define SMCU_DEPTHWISE_CONV2D_SIMD_SCRATCH_BYTES(ring, k_h, out_w, ch, n_w) \
+  (4 * ((ring) + (k_h) * (1 + (n_w)) + ((ch) + 3) / 4 + (ring) * (((out_w) + 1) / 2) * (ch) * (n_w)))
+
 void smcu_depthwise_conv2d_s8_dense(const smcu_depthwise_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_depthwise_conv2d_s8_rle(const smcu_depthwise_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
+void smcu_depthwise_conv2d_s8_simd(const smcu_depthwise_conv2d_simd_params_t *p, const int8_t *input, int8_t *output,
+                                   void *scratch);
 
 #endif /* SMCU_DEPTHWISE_CONV2D_H */
