@@ -1,6 +1,7 @@
 /* ADD int8, variant fast: both inputs of the output's shape; per-input tables (export/quant.py
- * add_fast_tables), 8 elements an iteration, 4 per output word, the activation clamp 4 bytes at a
- * time (only the bounds that are not int8's own). */
+ * add_fast_tables), 4 elements an iteration into one output word, the activation clamp 4 bytes at a
+ * time (only the bounds that are not int8's own), then the last size % 4 elements one by one.
+ * Code size: one 4-element loop per (mode, clamp) case, one shared scalar tail. */
 #include "smcu_add.h"
 #include "smcu_fixedpoint.h"
 #include "smcu_simd.h"
@@ -41,6 +42,8 @@ static inline uint32_t smcu_add_fast_min4(uint32_t w, uint32_t hi) {
 
 /* x = *p++ for a byte pointer p (one LDRB with post-increment) */
 #define SMCU_ADD_FAST_LOAD(x, p) __asm__("ldrb %0, [%1], #1" : "=r"(x), "+r"(p) : "m"(*(p)))
+/* *p = w, p += 4 for a byte pointer p (one STR with post-increment; unaligned is fine on Armv7-M) */
+#define SMCU_ADD_FAST_STORE4(w, p) __asm__("str %2, [%0], #4" : "+r"(p), "=m"(*(uint32_t *)(p)) : "r"(w))
 /* Four int8 results (in int32s) as one little-endian word: three BFI. */
 static inline uint32_t smcu_add_fast_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
   uint32_t w = (uint32_t)o0;
@@ -74,6 +77,7 @@ static inline uint32_t smcu_add_fast_min4(uint32_t w, uint32_t hi) {
   return r;
 }
 #define SMCU_ADD_FAST_LOAD(x, p) ((x) = *(p)++)
+#define SMCU_ADD_FAST_STORE4(w, p) (smcu_write_s32((p), (int32_t)(w)), (p) += 4)
 static inline uint32_t smcu_add_fast_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
   return ((uint32_t)o0 & 0xFFu) | (((uint32_t)o1 & 0xFFu) << 8) | (((uint32_t)o2 & 0xFFu) << 16) |
          ((uint32_t)o3 << 24);
@@ -87,10 +91,10 @@ static inline int32_t smcu_add_fast_requant(int32_t acc, int32_t mult, int32_t r
   return smcu_add_fast_sat8(t >> shift);
 }
 
-/* Four elements: a, b, output advanced by 4. OUT(s) maps a table sum to the saturated int8;
- * CLAMP: 0 none, bit 0: act_min applies, bit 1: act_max applies. */
-#define SMCU_ADD_FAST_BLOCK4(OUT, CLAMP)                                                                    \
-  do {                                                                                                     \
+/* Every whole group of 4 elements (a, b, output advance). OUT(s) maps a table sum to the saturated
+ * int8; CLAMP: 0 none, bit 0: act_min applies, bit 1: act_max applies. */
+#define SMCU_ADD_FAST_LOOP4(OUT, CLAMP)                                                                    \
+  while (a != a_end4) {                                                                                    \
     uint32_t x0, x1, x2, x3, y0, y1, y2, y3;                                                               \
     SMCU_ADD_FAST_LOAD(x0, a);                                                                             \
     SMCU_ADD_FAST_LOAD(y0, b);                                                                             \
@@ -108,45 +112,33 @@ static inline int32_t smcu_add_fast_requant(int32_t acc, int32_t mult, int32_t r
     if ((CLAMP) & 2) {                                                                                     \
       w = smcu_add_fast_min4(w, hi);                                                                       \
     }                                                                                                      \
-    smcu_write_s32(output, (int32_t)w);                                                                    \
-    output += 4;                                                                                           \
-  } while (0)
-
-/* Every element: 8 at a time, then one by one. */
-#define SMCU_ADD_FAST_LOOP(OUT, CLAMP)       \
-  do {                                       \
-    while (a != a_end8) {                    \
-      SMCU_ADD_FAST_BLOCK4(OUT, CLAMP);      \
-      SMCU_ADD_FAST_BLOCK4(OUT, CLAMP);      \
-    }                                        \
-    while (a != a_end) {                     \
-      const int32_t o = OUT(t1[*a] + t2[*b]); \
-      ++a;                                   \
-      ++b;                                   \
-      *output++ = (int8_t)smcu_clamp_i32(o, p->act_min, p->act_max); \
-    }                                        \
-  } while (0)
+    SMCU_ADD_FAST_STORE4(w, out);                                                                          \
+  }
 
 #define SMCU_ADD_FAST_REQUANT(s) smcu_add_fast_requant((s), mult, round, shift)
 
 void smcu_add_s8_fast(const smcu_add_fast_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
   const uint8_t *a = (const uint8_t *)input1;
   const uint8_t *b = (const uint8_t *)input2;
-  const int32_t *t1 = p->table1;
-  const int32_t *t2 = p->table2;
-  const uint8_t *const a_end8 = a + (p->size & ~INT32_C(7));
-  const uint8_t *const a_end = a + p->size;
+  uint8_t *out = (uint8_t *)output;
+  const int32_t *const t1 = p->table1;
+  const int32_t *const t2 = p->table2;
+  const uint8_t *const a_end4 = a + (p->size & ~INT32_C(3));
   const uint32_t lo = 0x01010101u * (uint8_t)p->act_min;
   const uint32_t hi = 0x01010101u * (uint8_t)p->act_max;
-  const int32_t mult = p->mult, round = p->round, shift = p->shift;
-  const int32_t clamp = (p->act_min != SMCU_INT8_MIN ? 1 : 0) | (p->act_max != SMCU_INT8_MAX ? 2 : 0);
   if (p->mode != 0) {
-    SMCU_ADD_FAST_LOOP(SMCU_ADD_FAST_REQUANT, 3);
-  } else if (clamp == 0) {
-    SMCU_ADD_FAST_LOOP(smcu_add_fast_q12_to_s8, 0);
-  } else if (clamp == 1) { /* RELU: the lower bound only */
-    SMCU_ADD_FAST_LOOP(smcu_add_fast_q12_to_s8, 1);
+    const int32_t mult = p->mult, round = p->round, shift = p->shift;
+    SMCU_ADD_FAST_LOOP4(SMCU_ADD_FAST_REQUANT, 3)
+  } else if (p->act_max != SMCU_INT8_MAX) {
+    SMCU_ADD_FAST_LOOP4(smcu_add_fast_q12_to_s8, 3)
+  } else if (p->act_min != SMCU_INT8_MIN) { /* RELU: the lower bound only */
+    SMCU_ADD_FAST_LOOP4(smcu_add_fast_q12_to_s8, 1)
   } else {
-    SMCU_ADD_FAST_LOOP(smcu_add_fast_q12_to_s8, 3);
+    SMCU_ADD_FAST_LOOP4(smcu_add_fast_q12_to_s8, 0)
+  }
+  for (const uint8_t *const a_end = (const uint8_t *)input1 + p->size; a != a_end;) { /* the last size % 4 */
+    const int32_t s = t1[*a++] + t2[*b++];
+    const int32_t o = p->mode != 0 ? smcu_add_fast_requant(s, p->mult, p->round, p->shift) : smcu_add_fast_q12_to_s8(s);
+    *out++ = (uint8_t)smcu_clamp_i32(o, p->act_min, p->act_max);
   }
 }

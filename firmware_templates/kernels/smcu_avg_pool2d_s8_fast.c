@@ -1,6 +1,7 @@
 /* AVERAGE_POOL_2D int8, variant fast: the window's in-image elements summed 16 (then 4) channels at a
  * time in 16-bit lanes (windows of at most 256 elements), rounded as TFLite (half away from zero),
- * four results a word, the activation clamp four bytes at a time. */
+ * four results a word, the activation clamp four bytes at a time. One copy of each step (summing
+ * 16 or 4 channels, then one loop writing their words) keeps the code small. */
 #include "smcu_fixedpoint.h"
 #include "smcu_pool2d.h"
 
@@ -48,13 +49,12 @@ void smcu_avg_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input,
       int32_t c = 0;
       for (; c + 16 <= channels; c += 16) {
         int32_t acc[8];
-        if (aligned) {
-          smcu_pool_sum16(window + c, rows, cols, channels, row_stride, 1, acc);
-        } else {
-          smcu_pool_sum16(window + c, rows, cols, channels, row_stride, 0, acc);
-        }
-        for (int32_t j = 0; j < 4; ++j) {
-          smcu_avg_write4(output + c + 4 * j, acc[2 * j], acc[2 * j + 1], count, half, clamp, lo, hi);
+        smcu_pool_sum16(window + c, rows, cols, channels, row_stride, aligned, acc);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+        for (int32_t j = 0; j < 8; j += 2) {
+          smcu_avg_write4(output + c + 2 * j, acc[j], acc[j + 1], count, half, clamp, lo, hi);
         }
       }
       for (; c + 4 <= channels; c += 4) {

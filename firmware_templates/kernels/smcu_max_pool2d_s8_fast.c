@@ -23,18 +23,18 @@ void smcu_max_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input,
         cols *= rows;
         rows = 1;
       }
+      const int32_t run = cols * channels; /* bytes of one window row */
       int32_t c = 0;
       for (; c + 16 <= channels; c += 16) {
-        const int8_t *q = window + c;
-        uint32_t m0 = (uint32_t)smcu_read_s32(q), m1 = (uint32_t)smcu_read_s32(q + 4),
-                 m2 = (uint32_t)smcu_read_s32(q + 8), m3 = (uint32_t)smcu_read_s32(q + 12);
-        for (int32_t r = 0; r < rows; ++r) {
-          for (int32_t k = r == 0 ? 1 : 0; k < cols; ++k) {
-            const int8_t *s = q + r * row_stride + k * channels;
-            m0 = smcu_pool_max4(m0, (uint32_t)smcu_read_s32(s));
-            m1 = smcu_pool_max4(m1, (uint32_t)smcu_read_s32(s + 4));
-            m2 = smcu_pool_max4(m2, (uint32_t)smcu_read_s32(s + 8));
-            m3 = smcu_pool_max4(m3, (uint32_t)smcu_read_s32(s + 12));
+        const int8_t *row = window + c, *q = row + channels; /* the first pixel initialises the maxima */
+        uint32_t m0 = (uint32_t)smcu_read_s32(row), m1 = (uint32_t)smcu_read_s32(row + 4),
+                 m2 = (uint32_t)smcu_read_s32(row + 8), m3 = (uint32_t)smcu_read_s32(row + 12);
+        for (int32_t r = rows; r > 0; --r, row += row_stride, q = row) {
+          for (const int8_t *const end = row + run; q != end; q += channels) {
+            m0 = smcu_pool_max4(m0, (uint32_t)smcu_read_s32(q));
+            m1 = smcu_pool_max4(m1, (uint32_t)smcu_read_s32(q + 4));
+            m2 = smcu_pool_max4(m2, (uint32_t)smcu_read_s32(q + 8));
+            m3 = smcu_pool_max4(m3, (uint32_t)smcu_read_s32(q + 12));
           }
         }
         if (clamp) {
@@ -49,11 +49,11 @@ void smcu_max_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input,
         smcu_write_s32(output + c + 12, (int32_t)m3);
       }
       for (; c + 4 <= channels; c += 4) {
-        const int8_t *q = window + c;
-        uint32_t m = (uint32_t)smcu_read_s32(q);
-        for (int32_t r = 0; r < rows; ++r) {
-          for (int32_t k = r == 0 ? 1 : 0; k < cols; ++k) {
-            m = smcu_pool_max4(m, (uint32_t)smcu_read_s32(q + r * row_stride + k * channels));
+        const int8_t *row = window + c, *q = row + channels;
+        uint32_t m = (uint32_t)smcu_read_s32(row);
+        for (int32_t r = rows; r > 0; --r, row += row_stride, q = row) {
+          for (const int8_t *const end = row + run; q != end; q += channels) {
+            m = smcu_pool_max4(m, (uint32_t)smcu_read_s32(q));
           }
         }
         if (clamp) {
@@ -63,11 +63,10 @@ void smcu_max_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input,
       }
       for (; c < channels; ++c) {
         int32_t max = SMCU_INT8_MIN;
-        for (int32_t r = 0; r < rows; ++r) {
-          const int8_t *q = window + r * row_stride + c;
-          for (int32_t k = 0; k < cols; ++k) {
-            const int32_t v = q[k * channels];
-            max = v > max ? v : max;
+        const int8_t *row = window + c;
+        for (int32_t r = rows; r > 0; --r, row += row_stride) {
+          for (const int8_t *q = row, *const end = row + run; q != end; q += channels) {
+            max = smcu_max_i32(max, *q);
           }
         }
         output[c] = (int8_t)smcu_clamp_i32(max, p->act_min, p->act_max);

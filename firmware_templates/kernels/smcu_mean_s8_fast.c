@@ -23,6 +23,13 @@ static inline void smcu_mean_fast_widen4(int32_t *s, int32_t even, int32_t odd) 
   s[3] += smcu_pool_lane1(odd);
 }
 
+/* Loops over the 4 words of a 16-channel group stay loops (-O2 would copy their bodies 4 times). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SMCU_MEAN_FAST_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define SMCU_MEAN_FAST_NO_UNROLL
+#endif
+
 void smcu_mean_s8_fast(const smcu_mean_fast_params_t *p, const int8_t *input, int8_t *output) {
   const int32_t reduce = p->reduce, inner = p->inner;
   const smcu_requant_t rq = p->rq;
@@ -31,19 +38,21 @@ void smcu_mean_s8_fast(const smcu_mean_fast_params_t *p, const int8_t *input, in
     const int32_t aligned = (((uint32_t)(uintptr_t)block | (uint32_t)inner) & 3u) == 0;
     int32_t c = 0;
     for (; c + 16 <= inner; c += 16) {
-      int32_t s[16] = {0};
+      int32_t s[16];
+      for (int32_t k = 0; k < 16; ++k) { /* (the empty asm keeps this a loop, not a call to memset) */
+        __asm__("");
+        s[k] = 0;
+      }
       for (int32_t start = 0; start < reduce; start += SMCU_MEAN_FAST_CHUNK) {
-        const int32_t n = smcu_min_i32(SMCU_MEAN_FAST_CHUNK, reduce - start);
         int32_t acc[8];
-        if (aligned) {
-          smcu_pool_sum16(block + start * inner + c, 1, n, inner, 0, 1, acc);
-        } else {
-          smcu_pool_sum16(block + start * inner + c, 1, n, inner, 0, 0, acc);
-        }
+        smcu_pool_sum16(block + start * inner + c, 1, smcu_min_i32(SMCU_MEAN_FAST_CHUNK, reduce - start), inner, 0,
+                        aligned, acc);
+        SMCU_MEAN_FAST_NO_UNROLL
         for (int32_t j = 0; j < 4; ++j) {
           smcu_mean_fast_widen4(s + 4 * j, acc[2 * j], acc[2 * j + 1]);
         }
       }
+      SMCU_MEAN_FAST_NO_UNROLL
       for (int32_t j = 0; j < 4; ++j) {
         smcu_mean_fast_write4(output + c + 4 * j, &rq, s + 4 * j);
       }

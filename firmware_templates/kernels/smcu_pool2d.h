@@ -103,101 +103,75 @@ static inline uint32_t smcu_pool_pack4(int32_t o0, int32_t o1, int32_t o2, int32
 static inline int32_t smcu_pool_lane0(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
 static inline int32_t smcu_pool_lane1(int32_t x) { return x >> 16; }
 
-/* Two words at p + off (p + off word aligned): one LDRD on Armv7E-M. */
-#if SMCU_HAVE_DSP
-#define SMCU_POOL_LOAD2(w0, w1, p, off) \
-  __asm__("ldrd %0, %1, [%2, #" #off "]" : "=r"(w0), "=r"(w1) : "r"(p), "m"(*(const int8_t(*)[16])(p)))
-#else
-#define SMCU_POOL_LOAD2(w0, w1, p, off) ((w0) = smcu_read_s32((p) + (off)), (w1) = smcu_read_s32((p) + (off) + 4))
-#endif
-
-/* One pixel's 16 channels at q added to the lane sums a0..a7, then q += pixel_stride (ALIGNED: q is
- * word aligned: two LDRD; else four LDR). */
-#define SMCU_POOL_SUM16_PIXEL(ALIGNED)                                                   \
+/* One pixel's 16 channels at q added to the lane sums a0..a7, then q += pixel_stride (four LDR,
+ * any alignment on Armv7-M). */
+#define SMCU_POOL_SUM16_PIXEL()                                                          \
   do {                                                                                   \
-    int32_t w0, w1;                                                                      \
-    if (ALIGNED) {                                                                       \
-      SMCU_POOL_LOAD2(w0, w1, q, 0);                                                     \
-    } else {                                                                             \
-      w0 = smcu_read_s32(q), w1 = smcu_read_s32(q + 4);                                  \
-    }                                                                                    \
+    const int32_t w0 = smcu_read_s32(q), w1 = smcu_read_s32(q + 4);                      \
+    const int32_t w2 = smcu_read_s32(q + 8), w3 = smcu_read_s32(q + 12);                 \
     a0 = smcu_pool_sxtab16(a0, w0);                                                      \
     a1 = smcu_pool_sxtab16_ror8(a1, w0);                                                 \
     a2 = smcu_pool_sxtab16(a2, w1);                                                      \
     a3 = smcu_pool_sxtab16_ror8(a3, w1);                                                 \
-    if (ALIGNED) {                                                                       \
-      SMCU_POOL_LOAD2(w0, w1, q, 8);                                                     \
-    } else {                                                                             \
-      w0 = smcu_read_s32(q + 8), w1 = smcu_read_s32(q + 12);                             \
-    }                                                                                    \
-    a4 = smcu_pool_sxtab16(a4, w0);                                                      \
-    a5 = smcu_pool_sxtab16_ror8(a5, w0);                                                 \
-    a6 = smcu_pool_sxtab16(a6, w1);                                                      \
-    a7 = smcu_pool_sxtab16_ror8(a7, w1);                                                 \
+    a4 = smcu_pool_sxtab16(a4, w2);                                                      \
+    a5 = smcu_pool_sxtab16_ror8(a5, w2);                                                 \
+    a6 = smcu_pool_sxtab16(a6, w3);                                                      \
+    a7 = smcu_pool_sxtab16_ror8(a7, w3);                                                 \
     q += pixel_stride;                                                                   \
   } while (0)
 
 /* Sums of the 16 channels at p over rows x cols pixels (pixel_stride bytes apart in a row, rows
  * row_stride apart), rows * cols <= 256, in 16-bit lanes: acc[2j] holds channels 4j and 4j+2,
  * acc[2j+1] channels 4j+1 and 4j+3 (lane 0, lane 1). aligned: p and pixel_stride are multiples of
- * 4 (word-pair loads). */
+ * 4 (word-pair loads, two pixels an iteration, an odd count entering the loop at its second pixel). */
 static inline void smcu_pool_sum16(const int8_t *p, int32_t rows, int32_t cols, int32_t pixel_stride,
                                    int32_t row_stride, int32_t aligned, int32_t acc[8]) {
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-  for (int32_t r = rows; r > 0; --r) {
+  for (int32_t r = cols > 0 ? rows : 0; r > 0; --r) {
     const int8_t *q = p;
-    const int8_t *const pairs_end = p + (cols & ~INT32_C(1)) * pixel_stride;
-    if (aligned) {
 #if SMCU_HAVE_DSP
-      if (q != pairs_end) { /* two pixels an iteration: 2 x (2 LDRD + 8 SXTAB16 + ADD) + CMP + BNE */
-        int32_t w0, w1;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldrd %[w0], %[w1], [%[q]]\n\t"
-            "sxtab16 %[a0], %[a0], %[w0]\n\t"
-            "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
-            "sxtab16 %[a2], %[a2], %[w1]\n\t"
-            "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
-            "ldrd %[w0], %[w1], [%[q], #8]\n\t"
-            "sxtab16 %[a4], %[a4], %[w0]\n\t"
-            "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"
-            "sxtab16 %[a6], %[a6], %[w1]\n\t"
-            "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
-            "add %[q], %[q], %[stride]\n\t"
-            "ldrd %[w0], %[w1], [%[q]]\n\t"
-            "sxtab16 %[a0], %[a0], %[w0]\n\t"
-            "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
-            "sxtab16 %[a2], %[a2], %[w1]\n\t"
-            "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
-            "ldrd %[w0], %[w1], [%[q], #8]\n\t"
-            "sxtab16 %[a4], %[a4], %[w0]\n\t"
-            "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"
-            "sxtab16 %[a6], %[a6], %[w1]\n\t"
-            "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
-            "add %[q], %[q], %[stride]\n\t"
-            "cmp %[q], %[end]\n\t"
-            "bne 1b"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
-              [a6] "+r"(a6), [a7] "+r"(a7), [q] "+r"(q), [w0] "=&r"(w0), [w1] "=&r"(w1)
-            : [end] "r"(pairs_end), [stride] "r"(pixel_stride)
-            : "cc", "memory");
-      }
-#else
-      while (q != pairs_end) {
-        SMCU_POOL_SUM16_PIXEL(1);
-        SMCU_POOL_SUM16_PIXEL(1);
-      }
+    if (aligned) { /* two pixels an iteration: 2 x (2 LDRD + 8 SXTAB16 + ADD) + SUBS + BPL */
+      int32_t n = cols, w0, w1;
+      __asm__ volatile(
+          "subs %[n], %[n], #1\n\t" /* n = (cols - 1) / 2 pairs after the first; C: cols is even */
+          "lsrs %[n], %[n], #1\n\t"
+          "bcc 2f\n\t"
+          "1:\n\t"
+          "ldrd %[w0], %[w1], [%[q]]\n\t"
+          "sxtab16 %[a0], %[a0], %[w0]\n\t"
+          "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
+          "sxtab16 %[a2], %[a2], %[w1]\n\t"
+          "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
+          "ldrd %[w0], %[w1], [%[q], #8]\n\t"
+          "sxtab16 %[a4], %[a4], %[w0]\n\t"
+          "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"
+          "sxtab16 %[a6], %[a6], %[w1]\n\t"
+          "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
+          "add %[q], %[q], %[stride]\n\t"
+          "2:\n\t"
+          "ldrd %[w0], %[w1], [%[q]]\n\t"
+          "sxtab16 %[a0], %[a0], %[w0]\n\t"
+          "sxtab16 %[a1], %[a1], %[w0], ror #8\n\t"
+          "sxtab16 %[a2], %[a2], %[w1]\n\t"
+          "sxtab16 %[a3], %[a3], %[w1], ror #8\n\t"
+          "ldrd %[w0], %[w1], [%[q], #8]\n\t"
+          "sxtab16 %[a4], %[a4], %[w0]\n\t"
+          "sxtab16 %[a5], %[a5], %[w0], ror #8\n\t"
+          "sxtab16 %[a6], %[a6], %[w1]\n\t"
+          "sxtab16 %[a7], %[a7], %[w1], ror #8\n\t"
+          "add %[q], %[q], %[stride]\n\t"
+          "subs %[n], %[n], #1\n\t"
+          "bpl 1b"
+          : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
+            [a6] "+r"(a6), [a7] "+r"(a7), [q] "+r"(q), [n] "+r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1)
+          : [stride] "r"(pixel_stride)
+          : "cc", "memory");
+    } else
 #endif
-      if (cols & 1) {
-        SMCU_POOL_SUM16_PIXEL(1);
-      }
-    } else {
-      while (q != pairs_end) {
-        SMCU_POOL_SUM16_PIXEL(0);
-        SMCU_POOL_SUM16_PIXEL(0);
-      }
-      if (cols & 1) {
-        SMCU_POOL_SUM16_PIXEL(0);
+    {
+      (void)aligned;
+      for (int32_t k = cols; k > 0; --k) {
+        SMCU_POOL_SUM16_PIXEL();
       }
     }
     p += row_stride;
@@ -209,9 +183,9 @@ static inline void smcu_pool_sum16(const int8_t *p, int32_t rows, int32_t cols, 
 static inline void smcu_pool_sum4(const int8_t *p, int32_t rows, int32_t cols, int32_t pixel_stride,
                                   int32_t row_stride, int32_t acc[2]) {
   int32_t a0 = 0, a1 = 0;
-  for (int32_t r = 0; r < rows; ++r) {
-    const int8_t *q = p;
-    for (int32_t k = 0; k < cols; ++k) {
+  for (int32_t r = rows; r > 0; --r) {
+    const int8_t *q = p, *const end = p + cols * pixel_stride;
+    while (q != end) {
       const int32_t w = smcu_read_s32(q);
       a0 = smcu_pool_sxtab16(a0, w);
       a1 = smcu_pool_sxtab16_ror8(a1, w);

@@ -1,113 +1,129 @@
 /*
  * sparsemcu firmware main: boot, paint the stack, then serve the binary serial protocol
  * specified in board_test/protocol.py (module docstring) over the smcu_board.h interface.
- * Board independent, C99, no dynamic memory, no printf.
+ * Board independent, C99, no dynamic memory, no printf, no libc (no memcpy/strlen: frames are
+ * streamed to the UART piece by piece, the CRC computed on the way, so no transmit buffer).
+ * Written for code size: one byte loop, one u32 writer, one frame writer shared by every reply.
  */
 #include <stdint.h>
-#include <string.h>
 
 #include "model.h"
 #include "smcu_board.h"
 #include "smcu_protocol.h"
 
-/* ---------------------------------------------------------------- CRC-32 (zlib) */
-static const uint32_t crc_nibble[16] = {
-    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
-    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
-    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+/* Helpers stay out of line (called from many places; -O2 would copy them into each). */
+#if defined(__GNUC__)
+#define SMCU_OUTLINE __attribute__((noinline))
+#else
+#define SMCU_OUTLINE
+#endif
 
-uint32_t smcu_crc32_update(uint32_t crc, const uint8_t *data, uint32_t len) {
-  /* crc is the running register (start with 0xFFFFFFFF, final xor 0xFFFFFFFF) */
-  uint32_t i;
-  for (i = 0; i < len; i++) {
-    crc ^= data[i];
-    crc = (crc >> 4) ^ crc_nibble[crc & 0xFu];
-    crc = (crc >> 4) ^ crc_nibble[crc & 0xFu];
+/* ---------------------------------------------------------------- CRC-32 (zlib) */
+SMCU_OUTLINE uint32_t smcu_crc32_update(uint32_t crc, const uint8_t *data, uint32_t len) {
+  /* crc is the running register (start with 0xFFFFFFFF, final xor 0xFFFFFFFF); bitwise, no table */
+  while (len--) {
+    uint32_t k;
+    crc ^= *data++;
+    for (k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
   }
   return crc;
 }
 
 /* ---------------------------------------------------------------- transmit */
-static void put_u32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
+static uint32_t tx_crc;
+
+/* Payload bytes (and the header's cmd/len): to the UART and into the running CRC. */
+SMCU_OUTLINE static void tx(const void *data, uint32_t len) {
+  tx_crc = smcu_crc32_update(tx_crc, (const uint8_t *)data, len);
+  board_uart_write((const uint8_t *)data, len);
 }
+
+static void tx_u32(uint32_t v) {
+  uint8_t b[4];
+  b[0] = (uint8_t)v;
+  b[1] = (uint8_t)(v >> 8);
+  b[2] = (uint8_t)(v >> 16);
+  b[3] = (uint8_t)(v >> 24);
+  tx(b, 4);
+}
+
+SMCU_OUTLINE static void tx_begin(uint32_t cmd, uint32_t len) {
+  static const uint8_t sync[2] = {SMCU_SYNC0, SMCU_SYNC1};
+  uint8_t h[3];
+  h[0] = (uint8_t)cmd;
+  h[1] = (uint8_t)len;
+  h[2] = (uint8_t)(len >> 8);
+  board_uart_write(sync, 2);
+  tx_crc = 0xFFFFFFFFu;
+  tx(h, 3);
+}
+
+SMCU_OUTLINE static void tx_end(void) { tx_u32(tx_crc ^ 0xFFFFFFFFu); }
 
 void smcu_send_frame(uint8_t cmd, const uint8_t *payload, uint32_t len) {
-  uint8_t head[5];
-  uint8_t tail[4];
-  uint32_t crc;
-  head[0] = SMCU_SYNC0;
-  head[1] = SMCU_SYNC1;
-  head[2] = cmd;
-  head[3] = (uint8_t)len;
-  head[4] = (uint8_t)(len >> 8);
-  crc = smcu_crc32_update(0xFFFFFFFFu, &head[2], 3);
-  crc = smcu_crc32_update(crc, payload, len) ^ 0xFFFFFFFFu;
-  put_u32(tail, crc);
-  board_uart_write(head, 5);
-  if (len) board_uart_write(payload, len);
-  board_uart_write(tail, 4);
+  tx_begin(cmd, len);
+  tx(payload, len);
+  tx_end();
 }
 
-static void send_error(uint8_t code, uint8_t cmd, uint32_t detail) {
-  uint8_t p[6];
-  p[0] = code;
-  p[1] = cmd;
-  put_u32(&p[2], detail);
-  smcu_send_frame(SMCU_ERROR, p, 6);
+/* A frame whose payload is n u32 words, then `extra` (0 or 1) zero byte: RUN's status. */
+SMCU_OUTLINE static void send_words(uint32_t cmd, const uint32_t *w, uint32_t n, uint32_t extra) {
+  static const uint8_t zero = 0;
+  uint32_t i;
+  tx_begin(cmd, 4u * n + extra);
+  for (i = 0; i < n; i++) tx_u32(w[i]);
+  tx(&zero, extra);
+  tx_end();
 }
 
-static uint32_t put_str(uint8_t *p, const char *s) {
-  uint32_t n = (uint32_t)strlen(s);
-  if (n > 255u) n = 255u;
-  p[0] = (uint8_t)n;
-  memcpy(&p[1], s, n);
-  return n + 1u;
+SMCU_OUTLINE static void send_error(uint32_t code, uint32_t cmd, uint32_t detail) {
+  uint8_t p[2];
+  p[0] = (uint8_t)code;
+  p[1] = (uint8_t)cmd;
+  tx_begin(SMCU_ERROR, 6);
+  tx(p, 2);
+  tx_u32(detail);
+  tx_end();
 }
 
-static uint32_t put_f32(uint8_t *p, float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  put_u32(p, u);
-  return 4;
+/* Length of a NUL-terminated string, at most 255 (a protocol string's u8 length). */
+SMCU_OUTLINE static uint32_t str_len(const char *s) {
+  uint32_t n = 0;
+  while (n < 255u && s[n]) n++;
+  return n;
+}
+
+/* Length of a string literal, at most 255, at compile time. */
+#define SMCU_LIT_LEN(s) (sizeof(s) - 1u > 255u ? 255u : (uint32_t)(sizeof(s) - 1u))
+
+/* u8 length + bytes */
+SMCU_OUTLINE static void tx_str(const char *s, uint32_t n) {
+  uint8_t b = (uint8_t)n;
+  tx(&b, 1);
+  tx(s, n);
 }
 
 /* Fault reporting, shared by every board's fault handler (callable from an exception). */
-static void put_hex(uint8_t *p, uint32_t v) {
-  static const char hex[] = "0123456789abcdef";
-  int i;
-  for (i = 0; i < 8; i++) p[i] = (uint8_t)hex[(v >> (28 - 4 * i)) & 0xFu];
-}
-
 void smcu_report_fault(uint32_t kind, uint32_t pc, uint32_t lr, uint32_t cfsr, uint32_t hfsr,
                        uint32_t mmfar, uint32_t bfar) {
-  uint8_t p[28];
-  static const char l0[] = "\r\nFAULT pc=0x";
-  static const char l1[] = " lr=0x";
-  static const char l2[] = " cfsr=0x";
-  static const char l3[] = "\r\n";
-  uint8_t h[8];
-  put_u32(&p[0], kind);
-  put_u32(&p[4], pc);
-  put_u32(&p[8], lr);
-  put_u32(&p[12], cfsr);
-  put_u32(&p[16], hfsr);
-  put_u32(&p[20], mmfar);
-  put_u32(&p[24], bfar);
-  smcu_send_frame(SMCU_FAULT, p, sizeof p);
-  board_uart_write((const uint8_t *)l0, sizeof l0 - 1);
-  put_hex(h, pc);
-  board_uart_write(h, 8);
-  board_uart_write((const uint8_t *)l1, sizeof l1 - 1);
-  put_hex(h, lr);
-  board_uart_write(h, 8);
-  board_uart_write((const uint8_t *)l2, sizeof l2 - 1);
-  put_hex(h, cfsr);
-  board_uart_write(h, 8);
-  board_uart_write((const uint8_t *)l3, sizeof l3 - 1);
+  /* the text line: "\r\nFAULT pc=0x%08x lr=0x%08x cfsr=0x%08x\r\n", bytes 1..3 = w[1..3] in hex */
+  static const char line[] = "\r\nFAULT pc=0x\1 lr=0x\2 cfsr=0x\3\r\n";
+  const uint32_t w[7] = {kind, pc, lr, cfsr, hfsr, mmfar, bfar};
+  const char *s;
+  send_words(SMCU_FAULT, w, 7, 0);
+  for (s = line; *s; s++) {
+    uint8_t h[8];
+    uint32_t n = 1;
+    h[0] = (uint8_t)*s;
+    if (*s < 4) {
+      uint32_t v = w[(uint8_t)*s];
+      for (n = 0; n < 8; n++, v <<= 4) {
+        const uint32_t d = v >> 28;
+        h[n] = (uint8_t)(d + (d < 10u ? '0' : 'a' - 10));
+      }
+    }
+    board_uart_write(h, n);
+  }
 }
 
 /* ---------------------------------------------------------------- calibration loop */
@@ -131,11 +147,14 @@ static uint32_t calib_loop(uint32_t n, uint32_t *instructions) {
 
 /* ---------------------------------------------------------------- receive and serve */
 static uint8_t rx_buf[SMCU_RX_MAX];
-static uint8_t tx_buf[128];
-static int input_loaded;
-static int output_valid;
-static uint32_t runs;
-static uint32_t last_ticks;
+
+/* The runtime's state in one place (one base address). */
+static struct {
+  uint32_t input_loaded;
+  uint32_t output_valid;
+  uint32_t runs;
+  uint32_t last_ticks;
+} st;
 
 #ifdef SMCU_PROFILE
 extern uint32_t smcu_profile_ticks[MODEL_CALLS];
@@ -144,218 +163,187 @@ extern uint32_t smcu_profile_ticks[MODEL_CALLS];
 #define SMCU_PROFILED_CALLS 0
 #endif
 
-/* PROFILE: u16 count, then count u32 ticks per kernel call of the last RUN (0 calls when the
- * firmware was not built with SMCU_PROFILE). */
-static void send_profile(void) {
-  static uint8_t buf[2 + 4 * (SMCU_PROFILED_CALLS + 1)];
-  buf[0] = (uint8_t)(SMCU_PROFILED_CALLS);
-  buf[1] = (uint8_t)((SMCU_PROFILED_CALLS) >> 8);
-#ifdef SMCU_PROFILE
-  {
-    uint32_t i;
-    for (i = 0; i < (uint32_t)(SMCU_PROFILED_CALLS); i++) put_u32(&buf[2 + 4 * i], smcu_profile_ticks[i]);
+/* INFO's u32 fields in order; 0 and 4 (clock, stack size) are filled in at run time. */
+static const union {
+  uint32_t u;
+  float f;
+} info_words[9] = {{0},
+                   {(uint32_t)(MODEL_ARENA_BYTES)},
+                   {(uint32_t)(MODEL_INPUT_BYTES)},
+                   {(uint32_t)(MODEL_OUTPUT_BYTES)},
+                   {0},
+                   {.f = (float)(MODEL_INPUT_SCALE)},
+                   {(uint32_t)(int32_t)(MODEL_INPUT_ZERO_POINT)},
+                   {.f = (float)(MODEL_OUTPUT_SCALE)},
+                   {(uint32_t)(int32_t)(MODEL_OUTPUT_ZERO_POINT)}};
+
+/* INFO (names and all) and BOOT (version, board name, hash). */
+SMCU_OUTLINE static void send_info(uint32_t cmd) {
+  static const uint8_t version = SMCU_PROTOCOL_VERSION;
+  const uint32_t nb = str_len(board_name), nh = SMCU_LIT_LEN(MODEL_HASH);
+  const uint32_t info = cmd != SMCU_BOOT;
+  uint32_t nt = 0, nn = 0, len = 3u + nb + nh, i;
+  if (info) {
+    /* the name's length byte is at 39 + nb + nt (version, 9 words, 2 strings); the model name may
+     * be long: cut it so that the frame fits the 128-byte reply buffer of protocol v1 */
+    nt = str_len(board_tick_unit);
+    nn = SMCU_LIT_LEN(MODEL_NAME);
+    if (nn > 128u - (39u + nb + nt) - 20u) nn = 128u - (39u + nb + nt) - 20u;
+    len += 36u + 1u + nt + 1u + nn;
   }
-#endif
-  smcu_send_frame(SMCU_PROFILE_CMD | SMCU_RESPONSE, buf, 2u + 4u * (uint32_t)(SMCU_PROFILED_CALLS));
-}
-
-static const float input_scale = (float)(MODEL_INPUT_SCALE);
-static const float output_scale = (float)(MODEL_OUTPUT_SCALE);
-
-static void send_info(void) {
-  uint8_t *p = tx_buf;
-  uint32_t n = 0;
-  p[n++] = SMCU_PROTOCOL_VERSION;
-  put_u32(&p[n], board_clock_hz);
-  n += 4;
-  put_u32(&p[n], (uint32_t)(MODEL_ARENA_BYTES));
-  n += 4;
-  put_u32(&p[n], (uint32_t)(MODEL_INPUT_BYTES));
-  n += 4;
-  put_u32(&p[n], (uint32_t)(MODEL_OUTPUT_BYTES));
-  n += 4;
-  put_u32(&p[n], board_stack_size());
-  n += 4;
-  n += put_f32(&p[n], input_scale);
-  put_u32(&p[n], (uint32_t)(int32_t)(MODEL_INPUT_ZERO_POINT));
-  n += 4;
-  n += put_f32(&p[n], output_scale);
-  put_u32(&p[n], (uint32_t)(int32_t)(MODEL_OUTPUT_ZERO_POINT));
-  n += 4;
-  n += put_str(&p[n], board_name);
-  n += put_str(&p[n], board_tick_unit);
-  {
-    /* the model name may be long: keep the INFO frame inside tx_buf */
-    const char *name = MODEL_NAME;
-    uint32_t len = (uint32_t)strlen(name);
-    if (len > sizeof tx_buf - n - 20u) len = sizeof tx_buf - n - 20u;
-    p[n++] = (uint8_t)len;
-    memcpy(&p[n], name, len);
-    n += len;
+  tx_begin(cmd, len);
+  tx(&version, 1);
+  if (info) {
+    for (i = 0; i < 9; i++) {
+      uint32_t v = info_words[i].u;
+      if (i == 0) v = board_clock_hz;
+      if (i == 4) v = board_stack_size();
+      tx_u32(v);
+    }
   }
-  n += put_str(&p[n], MODEL_HASH);
-  smcu_send_frame(SMCU_INFO | SMCU_RESPONSE, p, n);
+  tx_str(board_name, nb);
+  if (info) {
+    tx_str(board_tick_unit, nt);
+    tx_str(MODEL_NAME, nn);
+  }
+  tx_str(MODEL_HASH, nh);
+  tx_end();
 }
 
-static void send_boot(void) {
-  uint32_t n = 0;
-  tx_buf[n++] = SMCU_PROTOCOL_VERSION;
-  n += put_str(&tx_buf[n], board_name);
-  n += put_str(&tx_buf[n], MODEL_HASH);
-  smcu_send_frame(SMCU_BOOT, tx_buf, n);
-}
-
-static void handle(uint8_t cmd, const uint8_t *payload, uint32_t len) {
-  uint8_t p[16];
+static void handle(uint32_t cmd, const uint8_t *payload, uint32_t len) {
+  uint32_t w[4];
+  uint32_t n = 0, extra = 0, err = 0, detail = 0;
   switch (cmd) {
     case SMCU_PING:
-      smcu_send_frame(SMCU_PING | SMCU_RESPONSE, payload, len);
-      break;
+      smcu_send_frame((uint8_t)(cmd | SMCU_RESPONSE), payload, len);
+      return;
     case SMCU_INFO:
-      send_info();
-      break;
+      send_info(cmd | SMCU_RESPONSE);
+      return;
     case SMCU_LOAD:
       if (len != (uint32_t)(MODEL_INPUT_BYTES)) {
-        send_error(SMCU_ERR_BAD_LENGTH, cmd, (uint32_t)(MODEL_INPUT_BYTES));
-        break;
+        err = SMCU_ERR_BAD_LENGTH;
+        detail = (uint32_t)(MODEL_INPUT_BYTES);
+      } else {
+        st.input_loaded = 1;
       }
-      input_loaded = 1;
-      smcu_send_frame(SMCU_LOAD | SMCU_RESPONSE, p, 0);
       break;
     case SMCU_RUN: {
-      uint32_t t0, t1;
-      if (!input_loaded) {
-        send_error(SMCU_ERR_NO_INPUT, cmd, 0);
+      uint32_t t0;
+      if (!st.input_loaded) {
+        err = SMCU_ERR_NO_INPUT;
         break;
       }
       t0 = board_ticks();
       model_invoke();
-      t1 = board_ticks();
-      last_ticks = t1 - t0;
-      runs++;
-      input_loaded = 0;
-      output_valid = 1;
-      put_u32(p, last_ticks);
-      p[4] = 0;
-      smcu_send_frame(SMCU_RUN | SMCU_RESPONSE, p, 5);
+      st.last_ticks = w[0] = board_ticks() - t0;
+      st.runs++;
+      st.input_loaded = 0;
+      st.output_valid = 1;
+      n = 1;
+      extra = 1; /* status 0 = ok */
       break;
     }
     case SMCU_READ:
-      if (!output_valid) {
-        send_error(SMCU_ERR_NO_OUTPUT, cmd, 0);
+      if (!st.output_valid) {
+        err = SMCU_ERR_NO_OUTPUT;
         break;
       }
-      smcu_send_frame(SMCU_READ | SMCU_RESPONSE, (const uint8_t *)model_output(),
+      smcu_send_frame((uint8_t)(cmd | SMCU_RESPONSE), (const uint8_t *)model_output(),
                       (uint32_t)(MODEL_OUTPUT_BYTES));
-      break;
+      return;
     case SMCU_STATS:
-      put_u32(&p[0], board_stack_used());
-      put_u32(&p[4], board_stack_size());
-      put_u32(&p[8], runs);
-      put_u32(&p[12], last_ticks);
-      smcu_send_frame(SMCU_STATS | SMCU_RESPONSE, p, 16);
+      w[0] = board_stack_used();
+      w[1] = board_stack_size();
+      w[2] = st.runs;
+      w[3] = st.last_ticks;
+      n = 4;
       break;
-    case SMCU_CALIB: {
-      uint32_t n, ins, ticks;
+    case SMCU_CALIB:
       if (len != 4) {
-        send_error(SMCU_ERR_BAD_LENGTH, cmd, 4);
+        err = SMCU_ERR_BAD_LENGTH;
+        detail = 4;
         break;
       }
-      n = (uint32_t)payload[0] | ((uint32_t)payload[1] << 8) | ((uint32_t)payload[2] << 16) |
-          ((uint32_t)payload[3] << 24);
-      ticks = calib_loop(n, &ins);
-      put_u32(&p[0], ticks);
-      put_u32(&p[4], ins);
-      smcu_send_frame(SMCU_CALIB | SMCU_RESPONSE, p, 8);
+      w[0] = calib_loop((uint32_t)payload[0] | ((uint32_t)payload[1] << 8) | ((uint32_t)payload[2] << 16) |
+                            ((uint32_t)payload[3] << 24),
+                        &w[1]);
+      n = 2;
       break;
+    case SMCU_PROFILE_CMD: {
+      /* u16 count, then count u32 ticks per kernel call of the last RUN (0 calls when the firmware
+       * was not built with SMCU_PROFILE) */
+      static const uint8_t count[2] = {(uint8_t)(SMCU_PROFILED_CALLS), (uint8_t)((SMCU_PROFILED_CALLS) >> 8)};
+      tx_begin(cmd | SMCU_RESPONSE, 2u + 4u * (uint32_t)(SMCU_PROFILED_CALLS));
+      tx(count, 2);
+#ifdef SMCU_PROFILE
+      for (n = 0; n < (uint32_t)(SMCU_PROFILED_CALLS); n++) tx_u32(smcu_profile_ticks[n]);
+#endif
+      tx_end();
+      return;
     }
-    case SMCU_PROFILE_CMD:
-      send_profile();
-      break;
     default:
-      send_error(SMCU_ERR_UNKNOWN_CMD, cmd, 0);
+      err = SMCU_ERR_UNKNOWN_CMD;
       break;
+  }
+  if (err) {
+    send_error(err, cmd, detail);
+  } else {
+    send_words(cmd | SMCU_RESPONSE, w, n, extra);
   }
 }
 
-enum { ST_SYNC0, ST_SYNC1, ST_CMD, ST_LEN0, ST_LEN1, ST_PAYLOAD, ST_CRC };
-
 int main(void) {
-  int state = ST_SYNC0;
-  uint8_t cmd = 0;
-  uint32_t len = 0, got = 0, crc = 0, rx_crc = 0;
-  uint8_t *dst = rx_buf;
+  /* pos 0: hunting for SYNC0; 1: SYNC0 seen; 2 + i: byte i after the sync pair (cmd, len, payload, crc) */
+  uint32_t pos = 0, len = 0, rx_crc = 0;
   uint8_t hdr[3];
+  uint8_t *dst = rx_buf;
 
   board_stack_paint();
   board_init();
-  send_boot();
+  send_info(SMCU_BOOT);
 
   for (;;) {
-    int c = board_uart_getc();
+    const int c = board_uart_getc();
     uint8_t b;
+    uint32_t i;
     if (c < 0) return 0; /* host: the pipe was closed */
     b = (uint8_t)c;
-    switch (state) {
-      case ST_SYNC0:
-        if (b == SMCU_SYNC0) state = ST_SYNC1;
-        break;
-      case ST_SYNC1:
-        state = (b == SMCU_SYNC1) ? ST_CMD : (b == SMCU_SYNC0 ? ST_SYNC1 : ST_SYNC0);
-        break;
-      case ST_CMD:
-        cmd = b;
-        hdr[0] = b;
-        state = ST_LEN0;
-        break;
-      case ST_LEN0:
-        len = b;
-        hdr[1] = b;
-        state = ST_LEN1;
-        break;
-      case ST_LEN1:
-        len |= (uint32_t)b << 8;
-        hdr[2] = b;
-        crc = smcu_crc32_update(0xFFFFFFFFu, hdr, 3);
-        got = 0;
+    if (pos < 2) {
+      pos = (pos == 1 && b == SMCU_SYNC1) ? 2u : (b == SMCU_SYNC0);
+      continue;
+    }
+    i = pos++ - 2;
+    if (i < 3) {
+      hdr[i] = b;
+      if (i == 2) {
+        len = hdr[1] | ((uint32_t)b << 8);
         rx_crc = 0;
-        if (cmd == SMCU_LOAD && len == (uint32_t)(MODEL_INPUT_BYTES)) {
+        if (hdr[0] == SMCU_LOAD && len == (uint32_t)(MODEL_INPUT_BYTES)) {
           dst = (uint8_t *)model_input();
-          input_loaded = 0; /* the buffer is being overwritten ... */
-          output_valid = 0; /* ... and may share arena bytes with the output */
+          st.input_loaded = 0; /* the buffer is being overwritten ... */
+          st.output_valid = 0; /* ... and may share arena bytes with the output */
         } else if (len <= SMCU_RX_MAX) {
           dst = rx_buf;
         } else {
-          send_error(SMCU_ERR_BAD_LENGTH, cmd,
-                     cmd == SMCU_LOAD ? (uint32_t)(MODEL_INPUT_BYTES) : (uint32_t)SMCU_RX_MAX);
-          state = ST_SYNC0;
-          break;
+          send_error(SMCU_ERR_BAD_LENGTH, hdr[0],
+                     hdr[0] == SMCU_LOAD ? (uint32_t)(MODEL_INPUT_BYTES) : (uint32_t)SMCU_RX_MAX);
+          pos = 0;
         }
-        state = len ? ST_PAYLOAD : ST_CRC;
-        break;
-      case ST_PAYLOAD:
-        dst[got++] = b;
-        crc = smcu_crc32_update(crc, &b, 1);
-        if (got == len) {
-          got = 0;
-          state = ST_CRC;
+      }
+    } else if ((i -= 3) < len) {
+      dst[i] = b;
+    } else {
+      i -= len;
+      rx_crc |= (uint32_t)b << (8u * i);
+      if (i == 3) {
+        pos = 0;
+        if ((smcu_crc32_update(smcu_crc32_update(0xFFFFFFFFu, hdr, 3), dst, len) ^ 0xFFFFFFFFu) != rx_crc) {
+          send_error(SMCU_ERR_BAD_CRC, hdr[0], rx_crc);
+        } else {
+          handle(hdr[0], dst, len);
         }
-        break;
-      case ST_CRC:
-        rx_crc |= (uint32_t)b << (8u * got);
-        got++;
-        if (got == 4) {
-          state = ST_SYNC0;
-          if ((crc ^ 0xFFFFFFFFu) != rx_crc) {
-            send_error(SMCU_ERR_BAD_CRC, cmd, rx_crc);
-          } else {
-            handle(cmd, dst, len);
-          }
-        }
-        break;
-      default:
-        state = ST_SYNC0;
-        break;
+      }
     }
   }
 }

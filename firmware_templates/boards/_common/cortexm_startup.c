@@ -1,7 +1,8 @@
 /*
  * Cortex-M startup shared by the Arm boards (register level, no CMSIS/HAL): vector table,
  * reset handler (FPU on, .data copied from flash, .bss zeroed, VTOR set), fault handlers that
- * report pc/lr/cfsr over the UART as a FAULT frame + text line, stack painting.
+ * report pc/lr/cfsr over the UART as a FAULT frame + text line, stack painting. No libc: the
+ * copy/zero loops carry an empty asm so that the compiler does not turn them into memcpy/memset.
  * The board provides SMCU_NUM_IRQS (external interrupt count) and SysTick_Handler if used.
  */
 #include <stdint.h>
@@ -62,8 +63,14 @@ void Reset_Handler(void) {
   SCB_CPACR |= 0xFu << 20; /* CP10, CP11 full access */
   __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
-  for (src = &_sidata, dst = &_sdata; dst < &_edata;) *dst++ = *src++;
-  for (dst = &_sbss; dst < &_ebss;) *dst++ = 0;
+  for (src = &_sidata, dst = &_sdata; dst < &_edata;) {
+    __asm__ volatile("");
+    *dst++ = *src++;
+  }
+  for (dst = &_sbss; dst < &_ebss;) {
+    __asm__ volatile("");
+    *dst++ = 0;
+  }
   SCB_VTOR = (uint32_t)(uintptr_t)smcu_vectors;
   __asm__ volatile("dsb\n\tisb" ::: "memory");
   (void)main();
@@ -71,12 +78,12 @@ void Reset_Handler(void) {
   }
 }
 
-void Default_Handler(void) {
-  uint32_t ipsr;
-  __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
-  smcu_report_fault(ipsr & 0x1FFu, 0, 0, SCB_CFSR, SCB_HFSR, SCB_MMFAR, SCB_BFAR);
-  for (;;) {
-  }
+/* Any other exception or interrupt: reported like a fault, without a stacked frame (pc = lr = 0). */
+__attribute__((naked)) void Default_Handler(void) {
+  __asm__ volatile(
+      "movs r0, #0\n\t"
+      "mrs r1, ipsr\n\t"
+      "b smcu_fault_c\n\t");
 }
 
 /* Find the stacked exception frame (MSP or PSP) and hand it to C. */
@@ -91,8 +98,8 @@ __attribute__((naked)) void HardFault_Handler(void) {
 }
 
 void smcu_fault_c(const uint32_t *frame, uint32_t ipsr) {
-  /* stacked frame: r0 r1 r2 r3 r12 lr pc xpsr */
-  smcu_report_fault(ipsr & 0x1FFu, frame[6], frame[5], SCB_CFSR, SCB_HFSR, SCB_MMFAR, SCB_BFAR);
+  /* stacked frame: r0 r1 r2 r3 r12 lr pc xpsr (none from Default_Handler) */
+  smcu_report_fault(ipsr & 0x1FFu, frame ? frame[6] : 0, frame ? frame[5] : 0, SCB_CFSR, SCB_HFSR, SCB_MMFAR, SCB_BFAR);
   for (;;) {
   }
 }
