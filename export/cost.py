@@ -5,7 +5,9 @@ Each kernel variant's instructions are a linear function of shape figures the lo
 entries x uses, input and output elements) plus a constant per call. The coefficients live in
 export/cost_model.json, one table per core (`cortex-m7`, `cortex-m4`, `host`), and are refitted
 from per-layer measurements on the emulated boards by bench/bench_kernels.py (--refit). A
-kernel with no fitted coefficients falls back to `default` (a MACs/elements estimate).
+kernel with no fitted coefficients falls back to its Cortex-M7 ones, then to `default`: a
+pessimistic MACs/elements estimate (20 instructions per MAC), so an unmeasured variant is not chosen
+over measured ones.
 """
 from __future__ import annotations
 

@@ -37,3 +37,63 @@ def interleave_channel_pairs(words: np.ndarray, group_words: int = 2) -> np.ndar
     if ch % 2:
         out.append(words[-1])
     return np.concatenate(out).astype(np.int32)
+
+
+# ---- zero-skipping sparse CONV_2D (firmware_templates/kernels/smcu_conv2d_s8_sparse.c) ----
+SPARSE_PIXELS = 4  # output pixels per im2col column
+SPARSE_TAP_BYTES = 8  # one tap of the column: the words (p0 | p1 << 16), (p2 | p3 << 16)
+SPARSE_MAX_OFFSET = 0xFFFF  # the entry's 16-bit offset field
+
+
+def sparse_max_taps(unit_bytes: int = SPARSE_TAP_BYTES) -> int:
+    """Largest K whose every offset (unit_bytes per position) fits the 16-bit field of an entry
+    (conv taps: 8192; fully connected input indices, unit 1: 65536)."""
+    return SPARSE_MAX_OFFSET // unit_bytes + 1
+
+
+def sparse_column_bytes(k: int) -> int:
+    """Bytes of the sparse kernel's im2col column (K rounded up to a multiple of 4 taps)."""
+    return SPARSE_TAP_BYTES * padded_length(k)
+
+
+def _sparse_words(rows: np.ndarray, unit_bytes: int) -> np.ndarray | None:
+    """Per row its count n, then per non-zero weight (weight << 16) | (unit_bytes * position)."""
+    rows = np.asarray(rows, np.int8)
+    ch, k = rows.shape
+    if k > sparse_max_taps(unit_bytes):
+        return None
+    out = []
+    for r in rows.astype(np.int64):
+        pos = np.flatnonzero(r)
+        out.append(np.concatenate(([len(pos)], (r[pos] << 16) + pos * unit_bytes)))
+    flat = np.concatenate(out) if out else np.zeros(1, np.int64)
+    return ((flat + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def sparse_tap_entries(rows: np.ndarray) -> np.ndarray | None:
+    """int8 [channels, k] -> the int32 stream smcu_conv2d_s8_sparse walks: per channel its count n,
+    then one word per non-zero weight in tap order, (weight << 16) | (8 * tap): the int16 weight in
+    the top lane, the byte offset of the tap in the column in the low 16 bits. None when an offset
+    does not fit (K > sparse_max_taps())."""
+    return _sparse_words(rows, SPARSE_TAP_BYTES)
+
+
+def sparse_index_entries(rows: np.ndarray) -> np.ndarray | None:
+    """int8 [out_features, in_features] -> the stream smcu_fully_connected_s8_sparse walks: per output
+    its count n, then (weight << 16) | input index per non-zero weight. None for in_features > 65536."""
+    return _sparse_words(rows, 1)
+
+
+def sparse_decode(stream: np.ndarray, channels: int, k: int, unit_bytes: int = SPARSE_TAP_BYTES) -> np.ndarray:
+    """Inverse of sparse_tap_entries (unit 8) / sparse_index_entries (unit 1), for tests: int8 [channels, k]."""
+    rows = np.zeros((channels, k), np.int8)
+    s = np.asarray(stream, np.int64)
+    pos = 0
+    for c in range(channels):
+        n = int(s[pos])
+        for e in s[pos + 1:pos + 1 + n]:
+            rows[c, (int(e) & 0xFFFF) // unit_bytes] = int(e) >> 16
+        pos += 1 + n
+    return rows
+# ---- end of the sparse CONV_2D section ----
+

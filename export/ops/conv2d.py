@@ -1,8 +1,10 @@
-"""CONV_2D -> smcu_conv2d_s8_{dense,rle,simd} (per-channel int8, any kernel/stride/dilation/padding).
+"""CONV_2D -> smcu_conv2d_s8_{dense,rle,simd,sparse} (per-channel int8, any kernel/stride/dilation/padding).
 
 Candidates: the scalar reference kernel with dense or run-length sparse int8 weights, and the
 16-bit SIMD kernel (im2col into planned scratch, int16 weights re-laid out offline, input zero
-point folded into the bias) where its one-step requantisation is exact for every channel.
+point folded into the bias) where its one-step requantisation is exact for every channel, and
+there too the zero-skipping sparse kernel (same column idea and folded bias, only the non-zero
+weights, one packed word each: export/layouts.py sparse_tap_entries).
 """
 from __future__ import annotations
 
@@ -112,4 +114,67 @@ def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
             macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="simd-int16",
             weight_bytes=weights.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
             scratch_bytes=4 * k_pad + (k_pad if in_c % 4 else 0), features=features))
+    if requant is not None:
+        sparse = sparse_candidate(ctx, common, sp, rows, requant, features)
+        if sparse is not None:
+            calls.append(sparse)
     return calls
+
+
+def sparse_im2col_work(sp: dict, in_c: int, k: int) -> dict[str, int]:
+    """What smcu_conv2d_s8_sparse.c's im2col does per layer (cost-model features): values (tap x pixel)
+    it gathers for 4 pixels at once 4 taps at a time ("sp_quad_taps") or one tap at a time
+    ("sp_quad_byte_taps"), the contiguous segments those come in ("sp_segments"), the bytes of window
+    rows partly outside the image it first pads with zero points (word by word where in_c is a
+    multiple of 4: "sp_pad_word_bytes", else "sp_pad_bytes"), and values it
+    gathers pixel by pixel ("sp_slot_taps"). With dil_w == 1 it takes whole window rows (4 taps at a
+    time if k_w * in_c is a multiple of 4), else single taps' channels where in_c is a multiple of 4,
+    else pixel by pixel."""
+    n = layouts.SPARSE_PIXELS
+    n_pix = sp["out_h"] * sp["out_w"]
+    pix = np.minimum(np.arange(0, -(-n_pix // n) * n), n_pix - 1)
+    values = k * len(pix)
+    feats = {"sp_quad_taps": 0, "sp_quad_byte_taps": 0, "sp_segments": 0, "sp_pad_word_bytes": 0, "sp_pad_bytes": 0,
+             "sp_slot_taps": 0}
+    if sp["dil_w"] == 1:
+        row_len = sp["k_w"] * in_c
+        x0 = (pix % sp["out_w"]) * sp["stride_w"] - sp["pad_w"]
+        y0 = (pix // sp["out_w"]) * sp["stride_h"] - sp["pad_h"]
+        partial = (x0 < 0) | (x0 + sp["k_w"] > sp["in_w"])
+        y = y0[:, None] + np.arange(sp["k_h"])[None, :] * sp["dil_h"]
+        rows_in = ((y >= 0) & (y < sp["in_h"])).sum(axis=1)
+        # padding copies whole words where in_c is a multiple of 4, else bytes
+        feats["sp_pad_word_bytes" if in_c % 4 == 0 else "sp_pad_bytes"] = int((rows_in * partial).sum()) * row_len
+        feats["sp_quad_taps" if row_len % 4 == 0 else "sp_quad_byte_taps"] = values
+        feats["sp_segments"] = sp["k_h"] * len(pix) // n
+    elif in_c % 4 == 0:
+        feats["sp_quad_taps"] = values
+        feats["sp_segments"] = sp["k_h"] * sp["k_w"] * len(pix) // n
+    else:
+        feats["sp_slot_taps"] = values
+    return feats
+
+
+def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndarray, requant, features: dict
+                     ) -> KernelCall | None:
+    """The zero-skipping kernel (smcu_conv2d_s8_sparse): per output channel only its non-zero weights,
+    one packed word each; None where an offset does not fit its 16-bit field."""
+    out_c, k = rows.shape
+    stream = layouts.sparse_tap_entries(rows)
+    if stream is None:
+        return None
+    entries = ctx.const("entries_sparse", stream)
+    pixels = sp["out_h"] * sp["out_w"]
+    groups = -(-pixels // layouts.SPARSE_PIXELS)
+    nonzeros = int(np.count_nonzero(rows))
+    row_len = sp["k_w"] * common["in_c"]
+    return KernelCall(
+        node=ctx.node.index, op=ctx.node.op, kernel="smcu_conv2d_s8_sparse", variant="sparse",
+        params_type="smcu_conv2d_sparse_params_t",
+        fields={"c": common, "entries": entries.name, "requant": requant.name, "k": k},
+        inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[entries, requant],
+        macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="sparse-tap32",
+        weight_bytes=entries.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
+        scratch_bytes=layouts.sparse_column_bytes(k) + (1 + layouts.SPARSE_PIXELS) * layouts.padded_length(row_len),
+        features={**features, "sp_groups": groups, "sp_entries_x_groups": nonzeros * groups,
+                  "sp_channel_groups": out_c * groups, **sparse_im2col_work(sp, common["in_c"], k)})

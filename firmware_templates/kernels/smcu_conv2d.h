@@ -64,9 +64,10 @@ typedef struct {
   int32_t k;                     /* taps: k_h * k_w * in_c */
 } smcu_conv2d_sparse_params_t;
 
-/* Scratch bytes of the sparse variant: the 4-pixel column (8 bytes per tap) and one window row of
- * input zero points (k_w * in_c bytes rounded up to a word). */
-#define SMCU_CONV2D_SPARSE_SCRATCH_BYTES(k, row_len) (8 * (k) + (((row_len) + 3) & ~3))
+/* Scratch bytes of the sparse variant: the column (8 bytes per tap, k rounded up to a multiple of
+ * 4), one window row of input zero points and 4 zero-padded window rows (k_w * in_c bytes rounded
+ * up to a word, each). */
+#define SMCU_CONV2D_SPARSE_SCRATCH_BYTES(k, row_len) (8 * (((k) + 3) & ~3) + 5 * (((row_len) + 3) & ~3))
 
 void smcu_conv2d_s8_dense(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_conv2d_s8_rle(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);

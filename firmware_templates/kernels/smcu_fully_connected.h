@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "smcu_simd.h"
+
 /* What every variant needs; each variant's struct starts with it (`c`). */
 typedef struct {
   int32_t batches, in_features, out_features;
@@ -22,7 +24,19 @@ typedef struct {
   const int32_t *shift;      /* [out_features] */
 } smcu_fully_connected_ref_params_t;
 
+/* sparse: zero-skipping, one word per non-zero weight, (weight << 16) | input index (int16 weight
+ * in the top lane; in_features <= 65536); per output the stream is its entry count n, then its n
+ * entries (index order). The input zero point is folded into the bias (smcu_requant_t). ~4
+ * instructions per non-zero MAC: LDRD (2 entries), UXTH, LDRSB, SMLABT. */
+typedef struct {
+  smcu_fully_connected_params_t c;
+  const int32_t *entries;        /* per output: n, then n entries (export/layouts.py sparse_index_entries) */
+  const smcu_requant_t *requant; /* [out_features], the input zero point folded into the bias */
+} smcu_fully_connected_sparse_params_t;
+
 void smcu_fully_connected_s8_dense(const smcu_fully_connected_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_fully_connected_s8_rle(const smcu_fully_connected_ref_params_t *p, const int8_t *input, int8_t *output);
+void smcu_fully_connected_s8_sparse(const smcu_fully_connected_sparse_params_t *p, const int8_t *input,
+                                    int8_t *output);
 
 #endif /* SMCU_FULLY_CONNECTED_H */

@@ -1,0 +1,75 @@
+"""FULLY_CONNECTED, zero-skipping `sparse` variant: generated C equals TFLM element for element on
+random layers pruned to 50 / 90 / 97 % zeros (and with all-zero outputs), and its weight stream
+round-trips."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import edit_tflite, operators_named, random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.export import layouts
+from sparsemcu.tf import keras
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from sparse_models import prune_tflite  # noqa: E402
+
+CASES = [
+    # (input shape, units, activation)
+    ((37,), 19, "relu"),
+    ((64,), 10, None),
+    ((5,), 33, "relu6"),
+    ((300,), 7, "relu"),
+    ((3, 20), 9, None),  # 3 rows through the same weights (batches)
+]
+
+
+def _fc_tflite(case: int) -> bytes:
+    k = keras()
+    in_shape, units, act = CASES[case]
+    model = k.Sequential([k.layers.Input(in_shape), k.layers.Dense(units, activation=act)])
+    return to_int8_tflite(model, seed=case)
+
+
+@pytest.fixture(scope="module")
+def fc_models():
+    return {}
+
+
+def _model(cache, case):
+    if case not in cache:
+        cache[case] = _fc_tflite(case)
+    return cache[case]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("sparsity", (0.5, 0.9, 0.97))
+def test_fully_connected_sparse_bit_exact(case, sparsity, fc_models, tmp_path):
+    tfl = prune_tflite(_model(fc_models, case), sparsity)
+    x = random_int8(CASES[case][0], 20, seed=case)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
+
+
+def test_fully_connected_sparse_zero_outputs(fc_models, tmp_path):
+    def edit(model):
+        sg = model.subgraphs[0]
+        for op in operators_named(model, "FULLY_CONNECTED"):
+            t = sg.tensors[op.inputs[1]]
+            buf = model.buffers[t.buffer]
+            w = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), np.int8).reshape(t.shape).copy()
+            w[::2] = 0
+            buf.data = np.frombuffer(w.tobytes(), np.uint8).copy()
+    tfl = edit_tflite(prune_tflite(_model(fc_models, 0), 0.9), edit)
+    x = random_int8(CASES[0][0], 20, seed=7)
+    np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
+
+
+def test_sparse_index_entries_round_trip():
+    rng = np.random.default_rng(1)
+    rows = rng.integers(-128, 128, size=(6, 1000)).astype(np.int8)
+    rows[rng.random(rows.shape) < 0.95] = 0
+    rows[2] = 0
+    stream = layouts.sparse_index_entries(rows)
+    assert len(stream) == rows.shape[0] + np.count_nonzero(rows)
+    np.testing.assert_array_equal(layouts.sparse_decode(stream, *rows.shape, unit_bytes=1), rows)
+    assert layouts.sparse_index_entries(np.ones((1, 65537), np.int8)) is None
