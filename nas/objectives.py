@@ -104,13 +104,18 @@ def int8_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray) -> float:
     return correct / max(1, len(y))
 
 
+def measure_options():
+    """How the search measures a model: its smallest deployable footprint (optimize="size": SpArSe's
+    model size and working memory); a balanced export with the board's budgets fits whenever this does."""
+    from sparsemcu.export.pipeline import Options
+    return Options(optimize="size")
+
+
 def quantize_and_measure(model, calib: np.ndarray) -> tuple[bytes, dict]:
-    """The smallest deployable footprint (optimize="size": SpArSe's model size and working memory);
-    a balanced export with the board's budgets fits whenever this does."""
-    from sparsemcu.export.pipeline import Options, footprint
+    from sparsemcu.export.pipeline import footprint
     from sparsemcu.export.quantize import keras_to_int8_tflite
     tfl = keras_to_int8_tflite(model, calib)
-    return tfl, dict(footprint(tfl, Options(optimize="size")))
+    return tfl, dict(footprint(tfl, measure_options()))
 
 
 def inherit_weights(model, parent_path: Path) -> int:

@@ -11,6 +11,7 @@ import pytest
 from sparsemcu.cli import main
 from sparsemcu.errors import SparsemcuError
 from sparsemcu.nas import runs
+from sparsemcu.nas.objectives import measure_options
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -70,7 +71,7 @@ def test_search_budget_and_run_dir(tmp_path, capsys):
         assert m["feasible"] == feasible, m
         if m.get("tflite_path"):
             tfl = (run / "trials" / f"{m['trial']:04d}" / m["tflite_path"]).read_bytes()
-            fp = footprint(tfl)  # the exporter's figures, nothing estimated
+            fp = footprint(tfl, measure_options())  # the exporter's figures, nothing estimated
             assert (fp["flash_bytes"], fp["arena_bytes"]) == (m["flash_bytes"], m["arena_bytes"])
             assert (run / "trials" / f"{m['trial']:04d}" / m["keras_path"]).exists()
     doc = json.loads((run / "pareto.json").read_text())
@@ -83,9 +84,10 @@ def test_search_budget_and_run_dir(tmp_path, capsys):
             chosen = runs.pick(run, how)
             m = json.loads((chosen.parent / "metrics.json").read_text())
             assert m["feasible"] and m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram
-        # `sparsemcu export RUN --pick smallest` exports that trial with the same flash figure
+        # `sparsemcu export RUN --pick smallest --optimize size` (how the search measures) exports
+        # that trial with the same flash figure
         exp = run.parent / "exp"
-        assert main(["export", str(run), "--pick", "smallest", "--out", str(exp)]) == 0
+        assert main(["export", str(run), "--pick", "smallest", "--optimize", "size", "--out", str(exp)]) == 0
         chosen = json.loads((runs.pick(run, "smallest").parent / "metrics.json").read_text())
         assert str(chosen["flash_bytes"]) in capsys.readouterr().out
     # re-running the same command with the same target does no new trial (resume semantics)

@@ -16,79 +16,35 @@ static inline int32_t smcu_add_fast_q12_to_s8(int32_t sum) {
   __asm__("ssat %0, #8, %1, asr #12" : "=r"(r) : "r"(sum));
   return r;
 }
-/* SSAT8(v) */
-static inline int32_t smcu_add_fast_sat8(int32_t v) {
-  int32_t r;
-  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-  return r;
-}
 /* acc + (a * b + 2^31) / 2^32 (floor): SMMLAR */
 static inline int32_t smcu_add_fast_smmlar(int32_t a, int32_t b, int32_t acc) {
   int32_t r;
   __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
   return r;
 }
-/* bytewise signed max(w, lo) and min(w, hi): SSUB8 + SEL each */
-static inline uint32_t smcu_add_fast_max4(uint32_t w, uint32_t lo) {
-  uint32_t t;
-  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2" : "+r"(w), "=&r"(t) : "r"(lo) : "cc");
-  return w;
-}
-static inline uint32_t smcu_add_fast_min4(uint32_t w, uint32_t hi) {
-  uint32_t t;
-  __asm__("ssub8 %1, %2, %0\n\tsel %0, %0, %2" : "+r"(w), "=&r"(t) : "r"(hi) : "cc");
-  return w;
-}
 
 /* x = *p++ for a byte pointer p (one LDRB with post-increment) */
 #define SMCU_ADD_FAST_LOAD(x, p) __asm__("ldrb %0, [%1], #1" : "=r"(x), "+r"(p) : "m"(*(p)))
 /* *p = w, p += 4 for a byte pointer p (one STR with post-increment; unaligned is fine on Armv7-M) */
 #define SMCU_ADD_FAST_STORE4(w, p) __asm__("str %2, [%0], #4" : "+r"(p), "=m"(*(uint32_t *)(p)) : "r"(w))
-/* Four int8 results (in int32s) as one little-endian word: three BFI. */
-static inline uint32_t smcu_add_fast_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
-  uint32_t w = (uint32_t)o0;
-  __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(o1));
-  __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(o2));
-  __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(o3));
-  return w;
-}
 
 #else /* portable C: the same results */
 
 static inline int32_t smcu_add_fast_q12_to_s8(int32_t sum) {
   return smcu_clamp_i32(sum >> SMCU_ADD_FAST_FRAC_BITS, SMCU_INT8_MIN, SMCU_INT8_MAX);
 }
-static inline int32_t smcu_add_fast_sat8(int32_t v) { return smcu_clamp_i32(v, SMCU_INT8_MIN, SMCU_INT8_MAX); }
 static inline int32_t smcu_add_fast_smmlar(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((((int64_t)acc * 4294967296LL) + (int64_t)a * b + 2147483648LL) >> 32);
 }
-static inline uint32_t smcu_add_fast_max4(uint32_t w, uint32_t lo) {
-  uint32_t r = 0;
-  for (int32_t k = 0; k < 32; k += 8) {
-    r |= (uint32_t)(uint8_t)smcu_max_i32((int8_t)(uint8_t)(w >> k), (int8_t)(uint8_t)(lo >> k)) << k;
-  }
-  return r;
-}
-static inline uint32_t smcu_add_fast_min4(uint32_t w, uint32_t hi) {
-  uint32_t r = 0;
-  for (int32_t k = 0; k < 32; k += 8) {
-    r |= (uint32_t)(uint8_t)smcu_min_i32((int8_t)(uint8_t)(w >> k), (int8_t)(uint8_t)(hi >> k)) << k;
-  }
-  return r;
-}
 #define SMCU_ADD_FAST_LOAD(x, p) ((x) = *(p)++)
 #define SMCU_ADD_FAST_STORE4(w, p) (smcu_write_s32((p), (int32_t)(w)), (p) += 4)
-static inline uint32_t smcu_add_fast_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
-  return ((uint32_t)o0 & 0xFFu) | (((uint32_t)o1 & 0xFFu) << 8) | (((uint32_t)o2 & 0xFFu) << 16) |
-         ((uint32_t)o3 << 24);
-}
 
 #endif
 
 /* mode 1: TFLite's output rescale of acc (twice the scaled sum) in one rounding step, saturated */
 static inline int32_t smcu_add_fast_requant(int32_t acc, int32_t mult, int32_t round, int32_t shift) {
   const int32_t t = smcu_add_fast_smmlar(acc, mult, round) + (acc >> 31);
-  return smcu_add_fast_sat8(t >> shift);
+  return smcu_ssat8(t >> shift);
 }
 
 /* Every whole group of 4 elements (a, b, output advance). OUT(s) maps a table sum to the saturated
@@ -104,13 +60,13 @@ static inline int32_t smcu_add_fast_requant(int32_t acc, int32_t mult, int32_t r
     SMCU_ADD_FAST_LOAD(y2, b);                                                                             \
     SMCU_ADD_FAST_LOAD(x3, a);                                                                             \
     SMCU_ADD_FAST_LOAD(y3, b);                                                                             \
-    uint32_t w = smcu_add_fast_pack4(OUT(t1[x0] + t2[y0]), OUT(t1[x1] + t2[y1]), OUT(t1[x2] + t2[y2]),     \
+    uint32_t w = smcu_pack_s8x4(OUT(t1[x0] + t2[y0]), OUT(t1[x1] + t2[y1]), OUT(t1[x2] + t2[y2]),     \
                                      OUT(t1[x3] + t2[y3]));                                                \
     if ((CLAMP) & 1) {                                                                                     \
-      w = smcu_add_fast_max4(w, lo);                                                                       \
+      w = smcu_max_s8x4(w, lo);                                                                       \
     }                                                                                                      \
     if ((CLAMP) & 2) {                                                                                     \
-      w = smcu_add_fast_min4(w, hi);                                                                       \
+      w = smcu_min_s8x4(w, hi);                                                                       \
     }                                                                                                      \
     SMCU_ADD_FAST_STORE4(w, out);                                                                          \
   }

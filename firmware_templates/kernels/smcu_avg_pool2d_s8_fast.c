@@ -14,12 +14,12 @@ static inline int32_t smcu_avg_round_div(int32_t sum, int32_t count, int32_t hal
 /* Channels 4j..4j+3 from the lane sums even (4j, 4j+2) and odd (4j+1, 4j+3), written at out. */
 static inline void smcu_avg_write4(int8_t *out, int32_t even, int32_t odd, int32_t count, int32_t half,
                                    int32_t clamp, uint32_t lo, uint32_t hi) {
-  uint32_t w = smcu_pool_pack4(smcu_avg_round_div(smcu_pool_lane0(even), count, half),
+  uint32_t w = smcu_pack_s8x4(smcu_avg_round_div(smcu_pool_lane0(even), count, half),
                                smcu_avg_round_div(smcu_pool_lane0(odd), count, half),
                                smcu_avg_round_div(smcu_pool_lane1(even), count, half),
                                smcu_avg_round_div(smcu_pool_lane1(odd), count, half));
   if (clamp) {
-    w = smcu_pool_min4(smcu_pool_max4(w, lo), hi);
+    w = smcu_min_s8x4(smcu_max_s8x4(w, lo), hi);
   }
   smcu_write_s32(out, (int32_t)w);
 }

@@ -31,17 +31,17 @@ void smcu_max_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input,
                  m2 = (uint32_t)smcu_read_s32(row + 8), m3 = (uint32_t)smcu_read_s32(row + 12);
         for (int32_t r = rows; r > 0; --r, row += row_stride, q = row) {
           for (const int8_t *const end = row + run; q != end; q += channels) {
-            m0 = smcu_pool_max4(m0, (uint32_t)smcu_read_s32(q));
-            m1 = smcu_pool_max4(m1, (uint32_t)smcu_read_s32(q + 4));
-            m2 = smcu_pool_max4(m2, (uint32_t)smcu_read_s32(q + 8));
-            m3 = smcu_pool_max4(m3, (uint32_t)smcu_read_s32(q + 12));
+            m0 = smcu_max_s8x4(m0, (uint32_t)smcu_read_s32(q));
+            m1 = smcu_max_s8x4(m1, (uint32_t)smcu_read_s32(q + 4));
+            m2 = smcu_max_s8x4(m2, (uint32_t)smcu_read_s32(q + 8));
+            m3 = smcu_max_s8x4(m3, (uint32_t)smcu_read_s32(q + 12));
           }
         }
         if (clamp) {
-          m0 = smcu_pool_min4(smcu_pool_max4(m0, lo), hi);
-          m1 = smcu_pool_min4(smcu_pool_max4(m1, lo), hi);
-          m2 = smcu_pool_min4(smcu_pool_max4(m2, lo), hi);
-          m3 = smcu_pool_min4(smcu_pool_max4(m3, lo), hi);
+          m0 = smcu_min_s8x4(smcu_max_s8x4(m0, lo), hi);
+          m1 = smcu_min_s8x4(smcu_max_s8x4(m1, lo), hi);
+          m2 = smcu_min_s8x4(smcu_max_s8x4(m2, lo), hi);
+          m3 = smcu_min_s8x4(smcu_max_s8x4(m3, lo), hi);
         }
         smcu_write_s32(output + c, (int32_t)m0);
         smcu_write_s32(output + c + 4, (int32_t)m1);
@@ -53,11 +53,11 @@ void smcu_max_pool2d_s8_fast(const smcu_pool2d_params_t *p, const int8_t *input,
         uint32_t m = (uint32_t)smcu_read_s32(row);
         for (int32_t r = rows; r > 0; --r, row += row_stride, q = row) {
           for (const int8_t *const end = row + run; q != end; q += channels) {
-            m = smcu_pool_max4(m, (uint32_t)smcu_read_s32(q));
+            m = smcu_max_s8x4(m, (uint32_t)smcu_read_s32(q));
           }
         }
         if (clamp) {
-          m = smcu_pool_min4(smcu_pool_max4(m, lo), hi);
+          m = smcu_min_s8x4(smcu_max_s8x4(m, lo), hi);
         }
         smcu_write_s32(output + c, (int32_t)m);
       }

@@ -8,12 +8,12 @@
 #define SMCU_MEAN_FAST_CHUNK 256 /* reduced elements a 16-bit lane sums without overflow */
 
 static inline int32_t smcu_mean_fast_out(const smcu_requant_t *rq, int32_t sum) {
-  return smcu_pool_sat8(smcu_requant_fused(sum + rq->bias, rq->mult, rq->round_lo, rq->round_hi, rq->shift));
+  return smcu_ssat8(smcu_requant_fused(sum + rq->bias, rq->mult, rq->round_lo, rq->round_hi, rq->shift));
 }
 
 /* Four outputs from the int32 sums s[0..3] */
 static inline void smcu_mean_fast_write4(int8_t *out, const smcu_requant_t *rq, const int32_t *s) {
-  smcu_write_s32(out, (int32_t)smcu_pool_pack4(smcu_mean_fast_out(rq, s[0]), smcu_mean_fast_out(rq, s[1]),
+  smcu_write_s32(out, (int32_t)smcu_pack_s8x4(smcu_mean_fast_out(rq, s[0]), smcu_mean_fast_out(rq, s[1]),
                                                 smcu_mean_fast_out(rq, s[2]), smcu_mean_fast_out(rq, s[3])));
 }
 

@@ -39,32 +39,6 @@ static inline int32_t smcu_pool_sxtab16_ror8(int32_t acc, int32_t w) {
   __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(w));
   return r;
 }
-/* bytewise signed max(a, b) */
-static inline uint32_t smcu_pool_max4(uint32_t a, uint32_t b) {
-  uint32_t t;
-  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2" : "+r"(a), "=&r"(t) : "r"(b) : "cc");
-  return a;
-}
-/* bytewise signed min(a, b) */
-static inline uint32_t smcu_pool_min4(uint32_t a, uint32_t b) {
-  uint32_t t;
-  __asm__("ssub8 %1, %2, %0\n\tsel %0, %0, %2" : "+r"(a), "=&r"(t) : "r"(b) : "cc");
-  return a;
-}
-/* v saturated to int8 (SSAT) */
-static inline int32_t smcu_pool_sat8(int32_t v) {
-  int32_t r;
-  __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-  return r;
-}
-/* four int8 results (in int32s) as one little-endian word */
-static inline uint32_t smcu_pool_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
-  uint32_t w = (uint32_t)o0;
-  __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(o1));
-  __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(o2));
-  __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(o3));
-  return w;
-}
 #else /* portable C: the same results */
 static inline int32_t smcu_pool_sxtab16(int32_t acc, int32_t w) {
   const uint32_t b0 = (uint32_t)(int32_t)(int8_t)(uint8_t)((uint32_t)w & 0xFFu);
@@ -75,27 +49,6 @@ static inline int32_t smcu_pool_sxtab16(int32_t acc, int32_t w) {
 }
 static inline int32_t smcu_pool_sxtab16_ror8(int32_t acc, int32_t w) {
   return smcu_pool_sxtab16(acc, (int32_t)((uint32_t)w >> 8));
-}
-static inline uint32_t smcu_pool_max4(uint32_t a, uint32_t b) {
-  uint32_t r = 0;
-  for (int32_t k = 0; k < 32; k += 8) {
-    const int32_t x = (int8_t)(uint8_t)(a >> k), y = (int8_t)(uint8_t)(b >> k);
-    r |= (uint32_t)(uint8_t)(x > y ? x : y) << k;
-  }
-  return r;
-}
-static inline uint32_t smcu_pool_min4(uint32_t a, uint32_t b) {
-  uint32_t r = 0;
-  for (int32_t k = 0; k < 32; k += 8) {
-    const int32_t x = (int8_t)(uint8_t)(a >> k), y = (int8_t)(uint8_t)(b >> k);
-    r |= (uint32_t)(uint8_t)(x < y ? x : y) << k;
-  }
-  return r;
-}
-static inline int32_t smcu_pool_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
-static inline uint32_t smcu_pool_pack4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
-  return ((uint32_t)o0 & 0xFFu) | (((uint32_t)o1 & 0xFFu) << 8) | (((uint32_t)o2 & 0xFFu) << 16) |
-         ((uint32_t)o3 << 24);
 }
 #endif
 

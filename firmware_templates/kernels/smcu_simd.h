@@ -58,6 +58,50 @@ static inline void smcu_write_2x8(int8_t *dst, uint32_t two) {
   memcpy(dst, &v, 2);
 }
 
+/* Four int8 values (in int32s, already in range) as one little-endian word. */
+static inline uint32_t smcu_pack_s8x4(int32_t o0, int32_t o1, int32_t o2, int32_t o3) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  uint32_t w = (uint32_t)o0;
+  __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(o1));
+  __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(o2));
+  __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(o3));
+  return w;
+#else
+  return ((uint32_t)o0 & 0xFFu) | (((uint32_t)o1 & 0xFFu) << 8) | (((uint32_t)o2 & 0xFFu) << 16) |
+         ((uint32_t)o3 << 24);
+#endif
+}
+
+/* Bytewise signed max(a, b) and min(a, b) of four packed int8 (SSUB8 + SEL). */
+static inline uint32_t smcu_max_s8x4(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  uint32_t t;
+  __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2" : "+r"(a), "=&r"(t) : "r"(b) : "cc");
+  return a;
+#else
+  uint32_t r = 0;
+  for (int32_t k = 0; k < 32; k += 8) {
+    const int32_t x = (int8_t)(uint8_t)(a >> k), y = (int8_t)(uint8_t)(b >> k);
+    r |= (uint32_t)(uint8_t)(x > y ? x : y) << k;
+  }
+  return r;
+#endif
+}
+static inline uint32_t smcu_min_s8x4(uint32_t a, uint32_t b) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  uint32_t t;
+  __asm__("ssub8 %1, %2, %0\n\tsel %0, %0, %2" : "+r"(a), "=&r"(t) : "r"(b) : "cc");
+  return a;
+#else
+  uint32_t r = 0;
+  for (int32_t k = 0; k < 32; k += 8) {
+    const int32_t x = (int8_t)(uint8_t)(a >> k), y = (int8_t)(uint8_t)(b >> k);
+    r |= (uint32_t)(uint8_t)(x < y ? x : y) << k;
+  }
+  return r;
+#endif
+}
+
 /* Lane 1 of `lo` and lane 1 of `hi` in one word (PKHTB). */
 static inline int32_t smcu_pack_hi_hi(int32_t lo, int32_t hi) {
   return (int32_t)(((uint32_t)hi & 0xFFFF0000u) | ((uint32_t)lo >> 16));
