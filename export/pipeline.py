@@ -14,7 +14,7 @@ from . import cost
 from .ops import REGISTRY, SUPPORTED_OPS, KernelCall, LoweringContext
 from .ops.base import candidates as propose
 from .planner import MemoryPlan, plan_memory
-from .select import select, total_flash
+from .select import select
 from .tflite_reader import read_tflite
 
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
@@ -64,11 +64,6 @@ class LoweredModel:
     @property
     def flash_bytes(self) -> int:
         return sum(c.flash_bytes for c in self.calls)
-
-    @property
-    def flash_bytes_with_code(self) -> int:
-        """Constant data plus the (estimated) code of the kernel variants used."""
-        return total_flash(self.calls)
 
     @property
     def predicted_instructions(self) -> int:

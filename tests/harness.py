@@ -88,6 +88,18 @@ def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, variant: st
     return run_native(exe, x_int8, tuple(rep["output"]["shape"][1:]))
 
 
+def run_c_lines(source: str, lines: list[str], tmp_path) -> list[int]:
+    """Compile `source` (a main that reads lines on stdin and prints an integer per line) against the
+    kernel headers with -Werror, feed it `lines`; returns the integers it printed."""
+    from sparsemcu.export.codegen import KERNELS_DIR
+    src, exe = Path(tmp_path) / "t.c", Path(tmp_path) / "t"
+    src.write_text(source)
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(KERNELS_DIR), str(src),
+                    "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout
+    return [int(v) for v in out.split()]
+
+
 def random_int8(shape, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape), dtype=np.int64).astype(np.int8)
 

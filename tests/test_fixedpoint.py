@@ -1,10 +1,9 @@
 """The C fixed-point primitives (smcu_fixedpoint.h) equal the spec's definitions, edge cases included."""
-import subprocess
 
 import numpy as np
 
+from harness import run_c_lines
 from sparsemcu.export import quant
-from sparsemcu.export.codegen import KERNELS_DIR
 
 PROGRAM = r"""
 #include <stdio.h>
@@ -21,10 +20,6 @@ int main(void) {
 
 
 def test_multiply_by_quantized_multiplier_matches_spec(tmp_path):
-    (tmp_path / "t.c").write_text(PROGRAM)
-    exe = tmp_path / "t"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Werror", "-I", str(KERNELS_DIR), str(tmp_path / "t.c"),
-                    "-o", str(exe)], check=True)
     rng = np.random.default_rng(0)
     cases = []
     for real in np.exp(rng.uniform(np.log(1e-6), np.log(4.0), size=300)):
@@ -35,10 +30,8 @@ def test_multiply_by_quantized_multiplier_matches_spec(tmp_path):
             cases.append((x, mult, shift))
     cases += [(-(2**31), 2**31 - 1, 0), (-(2**31), -(2**31), 0), (12345, 1 << 30, -31), (-7, 1 << 30, -1),
               (7, 1 << 30, -1), (-5, 1 << 30, -1), (5, 1 << 30, -1)]
-    text = "\n".join(f"{x} {m} {s}" for x, m, s in cases)
-    out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout.split()
-    expected = [quant.multiply_by_quantized_multiplier(x, m, s) for x, m, s in cases]
-    assert [int(v) for v in out] == expected
+    out = run_c_lines(PROGRAM, [f"{x} {m} {s}" for x, m, s in cases], tmp_path)
+    assert out == [quant.multiply_by_quantized_multiplier(x, m, s) for x, m, s in cases]
 
 
 def test_quantize_multiplier_reconstructs_the_real_multiplier():
@@ -71,10 +64,6 @@ def test_fused_requantisation_equals_the_two_step_spec(tmp_path):
     """smcu_requant_fused (one 64-bit rounding, output zero point folded in) == TFLite's
     MultiplyByQuantizedMultiplier + offset, for every channel fused_requant_table accepts: random
     multipliers, ties of both roundings, the largest accumulators the weights allow, all-zero rows."""
-    (tmp_path / "t.c").write_text(FUSED_PROGRAM)
-    exe = tmp_path / "t"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Werror", "-I", str(KERNELS_DIR), str(tmp_path / "t.c"),
-                    "-o", str(exe)], check=True)
     rng = np.random.default_rng(1)
     lines, expected = [], []
     for trial in range(400):
@@ -101,8 +90,7 @@ def test_fused_requantisation_equals_the_two_step_spec(tmp_path):
             expected.append(want)
             lines.append(" ".join(str(int(v)) for v in (acc_fused, *table[0, 1:])))
             assert quant.fused_requant_reference(acc_fused, table[0]) == want
-    out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout
-    assert [int(v) for v in out.split()] == expected
+    assert run_c_lines(FUSED_PROGRAM, lines, tmp_path) == expected
 
 
 def test_fused_requantisation_declines_what_it_cannot_do_exactly():

@@ -7,15 +7,13 @@ multiplier 1) runs on every case it is proposed for; fixed cases cover its paths
 2, any other kernel), odd widths (a single last pixel), channel counts that are not multiples of 4,
 VALID padding and dilation.
 """
-import subprocess
 
 import numpy as np
 import pytest
 
-from harness import patch_activation, random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import patch_activation, random_int8, run_c_lines, run_generated, run_tflm, to_int8_tflite
 from sparsemcu.export import quant
 from sparsemcu.export.ops import depthwise_conv2d as dw
-from sparsemcu.export.codegen import KERNELS_DIR
 from sparsemcu.export.quantize import concrete_to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
 from sparsemcu.tf import keras, tensorflow
@@ -184,10 +182,6 @@ def test_simd_requantisation_equals_the_two_step_spec(tmp_path):
     """The simd kernel's SMMLAR requantisation of the doubled accumulator (C and Python) ==
     TFLite's MultiplyByQuantizedMultiplier + offset: random multipliers, ties of the second rounding,
     the largest accumulators the weights allow, all-zero channels."""
-    (tmp_path / "t.c").write_text(REQUANT_PROGRAM)
-    exe = tmp_path / "t"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(KERNELS_DIR),
-                    str(tmp_path / "t.c"), "-o", str(exe)], check=True)
     rng = np.random.default_rng(2)
     lines, expected = [], []
     for trial in range(400):
@@ -216,5 +210,4 @@ def test_simd_requantisation_equals_the_two_step_spec(tmp_path):
             assert dw.simd_requant_reference(acc, req[0]) == want
             expected.append(want)
             lines.append(" ".join(str(int(v)) for v in (2 * acc, *req[0, 1:])))
-    out = subprocess.run([str(exe)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True).stdout
-    assert [int(v) for v in out.split()] == expected
+    assert run_c_lines(REQUANT_PROGRAM, lines, tmp_path) == expected

@@ -4,13 +4,11 @@
 
 void smcu_avg_pool2d_s8_generic(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output) {
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
-    const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-    const int32_t ky_start = smcu_max_i32(0, -in_y0);
-    const int32_t ky_end = smcu_min_i32(p->k_h, p->in_h - in_y0);
+    int32_t ky_start, ky_end;
+    const int32_t in_y0 = smcu_pool_clip(oy, p->stride_h, p->pad_h, p->k_h, p->in_h, &ky_start, &ky_end);
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
-      const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-      const int32_t kx_start = smcu_max_i32(0, -in_x0);
-      const int32_t kx_end = smcu_min_i32(p->k_w, p->in_w - in_x0);
+      int32_t kx_start, kx_end;
+      const int32_t in_x0 = smcu_pool_clip(ox, p->stride_w, p->pad_w, p->k_w, p->in_w, &kx_start, &kx_end);
       const int32_t count = (ky_end - ky_start) * (kx_end - kx_start);
       for (int32_t c = 0; c < p->channels; ++c) {
         int32_t acc = 0;

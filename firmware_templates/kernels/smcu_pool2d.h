@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "smcu_fixedpoint.h"
+
 #include "smcu_simd.h"
 
 typedef struct {
@@ -14,6 +16,16 @@ typedef struct {
   int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
   int32_t act_min, act_max;
 } smcu_pool2d_params_t;
+
+/* A pooling window along one axis: the input index of output index o's tap 0 (returned) and the taps
+ * [*k_start, *k_end) that fall inside the image (SAME padding contributes no elements). */
+static inline int32_t smcu_pool_clip(int32_t o, int32_t stride, int32_t pad, int32_t k, int32_t in,
+                                     int32_t *k_start, int32_t *k_end) {
+  const int32_t in0 = o * stride - pad;
+  *k_start = smcu_max_i32(0, -in0);
+  *k_end = smcu_min_i32(k, in - in0);
+  return in0;
+}
 
 void smcu_max_pool2d_s8_generic(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output);
 void smcu_avg_pool2d_s8_generic(const smcu_pool2d_params_t *p, const int8_t *input, int8_t *output);
