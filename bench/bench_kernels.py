@@ -153,11 +153,13 @@ def refit(rows: list[dict]) -> dict:
             scale = np.maximum(A.max(axis=0), 1)
             coef, _ = nnls(A / scale, y)
             coef = coef / scale
-        else:  # too few layers for every coefficient: scale the current prediction
-            base = np.array([sum(c * la["features"].get(f, 0) for f, c in (current or {}).items()) for la in layers])
-            s = float(y @ base / max(base @ base, 1e-9)) if base.any() else 0.0
-            coef, names = (np.array([c * s for c in current.values()]), list(current)) if current and s else \
-                (np.linalg.lstsq(A, y, rcond=None)[0].clip(0), names)
+        elif current:  # too few layers for every coefficient: scale the current prediction to them
+            names = list(current)
+            base = np.array([sum(c * la["features"].get(f, 0) for f, c in current.items()) for la in layers])
+            factor = float(y @ base / (base @ base)) if base.any() else 1.0
+            coef = np.array([c * factor for c in current.values()])
+        else:
+            coef = np.linalg.lstsq(A, y, rcond=None)[0].clip(0)
         model["cores"].setdefault(core, {})[kernel] = {f: round(float(c), 6) for f, c in zip(names, coef) if c > 0}
     for r in rows:
         for k, b in r["kernel_code_bytes"].items():
@@ -201,16 +203,15 @@ def markdown(rows: list[dict], kinds: list[dict], anchors: dict) -> str:
              "|" + "---|" * 15]
     for r in rows:
         base = anchors.get(r["model"].replace("_pruned90", ""))
-        ratio = r["instructions"] / base["tflm_cmsis"] if base else None
-        target = (TARGET_PRUNED_RATIO if "pruned" in r["model"] else TARGET_RATIO) if base else None
+        target = TARGET_PRUNED_RATIO if "pruned" in r["model"] else TARGET_RATIO
         err = (r["predicted"] - r["instructions"]) / r["instructions"]
-        lines.append(f"| {r['model']} | {r['board']} | {r['instructions']:,.0f} | "
-                     f"{base['tflm_cmsis']:,} |" if base else f"| {r['model']} | {r['board']} | {r['instructions']:,.0f} | - |")
-        lines[-1] += (f" {ratio:.3f}x |" if ratio else " - |") + (f" <= {target}x |" if target else " - |")
-        lines[-1] += (f" {r['predicted']:,} | {err:+.1%} | {r['macs']:,} | {r['nonzero_macs']:,} | {r['arena_bytes']:,} | "
-                      f"{base['tflm_arena']:,} |" if base else f" {r['predicted']:,} | {err:+.1%} | {r['macs']:,} | "
-                      f"{r['nonzero_macs']:,} | {r['arena_bytes']:,} | - |")
-        lines[-1] += f" {r['flash_bytes']:,} | {r['runtime_code_bytes']:,} | {'yes' if r['bit_exact'] else 'NO'} |"
+        cells = [r["model"], r["board"], f"{r['instructions']:,.0f}",
+                 f"{base['tflm_cmsis']:,}" if base else "-",
+                 f"{r['instructions'] / base['tflm_cmsis']:.3f}x" if base else "-",
+                 f"<= {target}x" if base else "-", f"{r['predicted']:,}", f"{err:+.1%}", f"{r['macs']:,}",
+                 f"{r['nonzero_macs']:,}", f"{r['arena_bytes']:,}", f"{base['tflm_arena']:,}" if base else "-",
+                 f"{r['flash_bytes']:,}", f"{r['runtime_code_bytes']:,}", "yes" if r["bit_exact"] else "NO"]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Instructions per MAC by layer kind (dense anchors)", "",
               "| board | layer kind | instructions / MAC | target | CMSIS-NN | MACs |", "|---|---|---|---|---|---|"]
     for k in kinds:
