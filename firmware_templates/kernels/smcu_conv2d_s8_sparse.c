@@ -19,63 +19,6 @@
 #include "smcu_fixedpoint.h"
 #include "smcu_simd.h"
 
-/* ---- primitives beyond smcu_simd.h (the portable path computes the same bits) ---- */
-#if SMCU_HAVE_DSP
-/* lane 0 of lo, lane 0 of hi (PKHBT) */
-static inline int32_t pk_lo(int32_t lo, int32_t hi) {
-  int32_t r;
-  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-  return r;
-}
-/* lane 1 of lo, lane 1 of hi (PKHTB) */
-static inline int32_t pk_hi(int32_t lo, int32_t hi) {
-  int32_t r;
-  __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(lo), "r"(hi));
-  return r;
-}
-/* bytes 1 and 3 sign-extended into lanes 0 and 1 (SXTB16 with rotation) */
-static inline int32_t sxtb16_ror8(int32_t x) {
-  int32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-}
-static inline int32_t ssat8(int32_t x) { return __ssat(x, 8); }
-/* per byte lane: max(a, b) (SSUB8 sets GE where a >= b, SEL picks) */
-static inline int32_t max_s8x4(int32_t a, int32_t b) {
-  int32_t r, t;
-  __asm__("ssub8 %1, %2, %3\n\tsel %0, %2, %3" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
-  return r;
-}
-/* per byte lane: min(a, b) */
-static inline int32_t min_s8x4(int32_t a, int32_t b) {
-  int32_t r, t;
-  __asm__("ssub8 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
-  return r;
-}
-#else
-static inline int32_t pk_lo(int32_t lo, int32_t hi) { return smcu_pack16(lo, hi); }
-static inline int32_t pk_hi(int32_t lo, int32_t hi) { return smcu_pack_hi_hi(lo, hi); }
-static inline int32_t sxtb16_ror8(int32_t x) { return smcu_sxtb16_ror8(x); }
-static inline int32_t ssat8(int32_t x) { return x < -128 ? -128 : x > 127 ? 127 : x; }
-static inline int32_t lane8(int32_t x, int32_t i) { return (int8_t)(uint8_t)((uint32_t)x >> (8 * i)); }
-static inline int32_t max_s8x4(int32_t a, int32_t b) {
-  uint32_t r = 0;
-  for (int32_t i = 0; i < 4; ++i) {
-    const int32_t x = lane8(a, i), y = lane8(b, i);
-    r |= (uint32_t)(uint8_t)(x >= y ? x : y) << (8 * i);
-  }
-  return (int32_t)r;
-}
-static inline int32_t min_s8x4(int32_t a, int32_t b) {
-  uint32_t r = 0;
-  for (int32_t i = 0; i < 4; ++i) {
-    const int32_t x = lane8(a, i), y = lane8(b, i);
-    r |= (uint32_t)(uint8_t)(x <= y ? x : y) << (8 * i);
-  }
-  return (int32_t)r;
-}
-#endif
-
 /* ---- im2col ---- */
 static inline void store16(uint8_t *d, int32_t v) {
   const int16_t h = (int16_t)v;
@@ -132,19 +75,19 @@ static void im2col_slot(const smcu_conv2d_params_t *c, const int8_t *input, int3
   do {                                                                                \
     int32_t *const t_ = col + 8 * (i);                                                \
     const int32_t a = smcu_read_s32(s0 + 4 * (i)), b = smcu_read_s32(s1 + 4 * (i));   \
-    const int32_t a02 = smcu_sxtb16(a), a13 = sxtb16_ror8(a);                         \
-    const int32_t b02 = smcu_sxtb16(b), b13 = sxtb16_ror8(b);                         \
-    t_[0] = pk_lo(a02, b02);                                                          \
-    t_[2] = pk_lo(a13, b13);                                                          \
-    t_[4] = pk_hi(a02, b02);                                                          \
-    t_[6] = pk_hi(a13, b13);                                                          \
+    const int32_t a02 = smcu_sxtb16(a), a13 = smcu_sxtb16_ror8(a);                         \
+    const int32_t b02 = smcu_sxtb16(b), b13 = smcu_sxtb16_ror8(b);                         \
+    t_[0] = smcu_pack16(a02, b02);                                                          \
+    t_[2] = smcu_pack16(a13, b13);                                                          \
+    t_[4] = smcu_pack_hi_hi(a02, b02);                                                          \
+    t_[6] = smcu_pack_hi_hi(a13, b13);                                                          \
     const int32_t c_ = smcu_read_s32(s2 + 4 * (i)), d_ = smcu_read_s32(s3 + 4 * (i)); \
-    const int32_t c02 = smcu_sxtb16(c_), c13 = sxtb16_ror8(c_);                       \
-    const int32_t d02 = smcu_sxtb16(d_), d13 = sxtb16_ror8(d_);                       \
-    t_[1] = pk_lo(c02, d02);                                                          \
-    t_[3] = pk_lo(c13, d13);                                                          \
-    t_[5] = pk_hi(c02, d02);                                                          \
-    t_[7] = pk_hi(c13, d13);                                                          \
+    const int32_t c02 = smcu_sxtb16(c_), c13 = smcu_sxtb16_ror8(c_);                       \
+    const int32_t d02 = smcu_sxtb16(d_), d13 = smcu_sxtb16_ror8(d_);                       \
+    t_[1] = smcu_pack16(c02, d02);                                                          \
+    t_[3] = smcu_pack16(c13, d13);                                                          \
+    t_[5] = smcu_pack_hi_hi(c02, d02);                                                          \
+    t_[7] = smcu_pack_hi_hi(c13, d13);                                                          \
   } while (0)
 
 /* The 4 pixels px[0..3] in segments of contiguous bytes: whole window rows (dil_w == 1; a row
@@ -218,8 +161,8 @@ static void im2col_quad(const smcu_conv2d_params_t *c, const int8_t *input, cons
         for (int32_t n = seg_len; n > 0; --n, col += 2) {
           const int32_t a = *s0++, b = *s1++;
           const int32_t c_ = *s2++, d_ = *s3++;
-          col[0] = pk_lo(a, b);
-          col[1] = pk_lo(c_, d_);
+          col[0] = smcu_pack16(a, b);
+          col[1] = smcu_pack16(c_, d_);
         }
         continue;
       }
@@ -277,9 +220,9 @@ static inline int32_t requant8(int32_t acc, const smcu_requant_t *q, int32_t mul
           "smlal %0, %1, %2, %6"
           : "=&r"(lo), "=&r"(hi), "=&r"(neg)
           : "r"(q), "r"(acc), "r"(mult), "r"(INT32_MIN), "m"(q->round_lo), "m"(q->round_hi));
-  return ssat8(hi >> shift);
+  return smcu_ssat8(hi >> shift);
 #else
-  return ssat8(smcu_requant_fused(acc, mult, q->round_lo, q->round_hi, shift));
+  return smcu_ssat8(smcu_requant_fused(acc, mult, q->round_lo, q->round_hi, shift));
 #endif
 }
 
@@ -322,13 +265,13 @@ static void channels(const smcu_conv2d_sparse_params_t *p, const int32_t *col, i
       rb[12] = (uint8_t)requant8(a3, q, mult, sh);
     }
     if (nb == 4) {
-      smcu_write_s32(o[0] + oc, min_s8x4(max_s8x4(res[0], act_min4), act_max4));
-      smcu_write_s32(o[1] + oc, min_s8x4(max_s8x4(res[1], act_min4), act_max4));
-      smcu_write_s32(o[2] + oc, min_s8x4(max_s8x4(res[2], act_min4), act_max4));
-      smcu_write_s32(o[3] + oc, min_s8x4(max_s8x4(res[3], act_min4), act_max4));
+      smcu_write_s32(o[0] + oc, smcu_min_s8x4(smcu_max_s8x4(res[0], act_min4), act_max4));
+      smcu_write_s32(o[1] + oc, smcu_min_s8x4(smcu_max_s8x4(res[1], act_min4), act_max4));
+      smcu_write_s32(o[2] + oc, smcu_min_s8x4(smcu_max_s8x4(res[2], act_min4), act_max4));
+      smcu_write_s32(o[3] + oc, smcu_min_s8x4(smcu_max_s8x4(res[3], act_min4), act_max4));
     } else { /* the last 1..3 channels */
       for (int32_t s = 0; s < 4; ++s) {
-        const int32_t v = min_s8x4(max_s8x4(res[s], act_min4), act_max4);
+        const int32_t v = smcu_min_s8x4(smcu_max_s8x4(res[s], act_min4), act_max4);
         memcpy(o[s] + oc, &v, (size_t)nb); /* little endian: byte j = channel oc + j */
       }
     }

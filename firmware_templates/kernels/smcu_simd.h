@@ -104,7 +104,13 @@ static inline uint32_t smcu_min_s8x4(uint32_t a, uint32_t b) {
 
 /* Lane 1 of `lo` and lane 1 of `hi` in one word (PKHTB). */
 static inline int32_t smcu_pack_hi_hi(int32_t lo, int32_t hi) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+  int32_t r;
+  __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+#else
   return (int32_t)(((uint32_t)hi & 0xFFFF0000u) | ((uint32_t)lo >> 16));
+#endif
 }
 
 #if SMCU_HAVE_DSP
@@ -113,7 +119,9 @@ static inline int32_t smcu_pack_hi_hi(int32_t lo, int32_t hi) {
 static inline int32_t smcu_sxtb16(int32_t x) { return (int32_t)__sxtb16((uint32_t)x); }
 /* Bytes 1 and 3 of x sign-extended into lanes 0 and 1. */
 static inline int32_t smcu_sxtb16_ror8(int32_t x) {
-  return (int32_t)__sxtb16(((uint32_t)x >> 8) | ((uint32_t)x << 24));
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x)); /* one instruction: GCC would rotate first */
+  return r;
 }
 /* acc + a.lane0 * b.lane0 + a.lane1 * b.lane1 (wrapping). */
 static inline int32_t smcu_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
