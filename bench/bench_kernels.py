@@ -260,10 +260,13 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--refit", action="store_true", help="refit export/cost_model.json from the measurements")
     ap.add_argument("--models", help="comma-separated subset of the models")
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="folder for the result files and the build work (default bench/results)")
     args = ap.parse_args(argv)
+    results = args.results
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT.parent / "tests"))
-    work = RESULTS / "tmp" / "kernels"
+    work = results / "tmp" / "kernels"
     work.mkdir(parents=True, exist_ok=True)
     anchors = anchor_figures()
     names = args.models.split(",") if args.models else MODEL_NAMES
@@ -274,10 +277,10 @@ def main(argv=None) -> int:
         refit(rows)
         rows = [run(n, tfl, b, work, args.samples) for n, tfl in todo.items() for b in boards]
     kinds = kind_table(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "kernels.json").write_text(json.dumps({"anchors": anchors, "runs": rows, "kinds": kinds}, indent=1) + "\n")
-    (RESULTS / "kernels.md").write_text(markdown(rows, kinds, anchors))
-    plot(rows, anchors, RESULTS / "kernels_layers.png")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "kernels.json").write_text(json.dumps({"anchors": anchors, "runs": rows, "kinds": kinds}, indent=1) + "\n")
+    (results / "kernels.md").write_text(markdown(rows, kinds, anchors))
+    plot(rows, anchors, results / "kernels_layers.png")
     print(markdown(rows, kinds, anchors).split("## Per layer")[0])
     return 0
 
