@@ -1,0 +1,78 @@
+"""How far a kernel's output may overlap its input: what the memory planner may exploit.
+
+A kernel that walks its output pixels in raster order (NHWC) and, for pixel p, reads only input
+at or after the first byte p's window touches, may write its output over input it has already
+consumed: output byte offsets up to `lag` past the input's start are safe, where
+
+    lag = min over pixels p of (first input byte read for p) - (end of p's output bytes).
+
+Every output byte written by the time the kernel reads for pixel p lies below `input + first(p)`
+when `output <= input + lag`. A negative lag means the output must start that many bytes before
+the input (a 3x3 convolution: about one row plus a pixel); a pointwise kernel of equal sizes has
+lag 0 (fully in place). The planner allows this overlap only where the call is the input's last
+reader and the output's writer (export/planner.py), and its checker proves every plan against it.
+
+Which kernels walk this way is a fact of each kernel's C code, recorded here per kernel name:
+- "window": pixel-major, each pixel reads its own window (and later pixels' windows only after);
+- "rows": pixel-major, but reads whole input rows of the window (row caches, e.g. the depthwise
+  SIMD kernel's ring of expanded rows): first(p) is the start of the window's first row;
+- "elementwise": element i of the output is written after element i (and everything before it)
+  of the input was read, and nothing below i is read again;
+- absent: no overlap (channel-major kernels, kernels that revisit their input, new kernels until
+  their order is checked and recorded here).
+"""
+from __future__ import annotations
+
+TRAVERSAL = {
+    "smcu_conv2d_s8_dense": "window",
+    "smcu_conv2d_s8_rle": "window",
+    "smcu_conv2d_s8_simd": "window",  # pairs of pixels: both windows read (im2col) before either is written
+    "smcu_conv2d_s8_sparse": "window",  # groups of 4 pixels: im2col of the group, then its writes
+    "smcu_depthwise_conv2d_s8_dense": "window",
+    "smcu_depthwise_conv2d_s8_rle": "window",
+    "smcu_depthwise_conv2d_s8_simd": "rows",
+    "smcu_max_pool2d_s8_generic": "window",
+    "smcu_avg_pool2d_s8_generic": "window",
+    "smcu_max_pool2d_s8_fast": "window",
+    "smcu_avg_pool2d_s8_fast": "window",
+    "smcu_add_s8_elementwise": "elementwise",
+    "smcu_add_s8_fast": "elementwise",  # word by word: a word's inputs are read before it is written
+    "smcu_requantize_s8_generic": "elementwise",
+}
+
+
+def _spatial(fields: dict) -> dict:
+    c = fields.get("c")
+    return c if isinstance(c, dict) else fields
+
+
+def window_lag(f: dict, rows: bool = False) -> int:
+    """The lag (bytes) of a raster kernel over an NHWC input and output (conv, depthwise, pool)."""
+    in_w = f["in_w"]
+    in_c = f.get("in_c", f.get("channels"))
+    out_c = f.get("out_c", f.get("channels"))
+    out_h, out_w = f["out_h"], f["out_w"]
+    s_h, s_w = f.get("stride_h", 1), f.get("stride_w", 1)
+    p_h, p_w = f.get("pad_h", 0), f.get("pad_w", 0)
+    lag = None
+    for oy in range(out_h):
+        y0 = max(oy * s_h - p_h, 0)
+        for ox in range(out_w):
+            x0 = 0 if rows else max(ox * s_w - p_w, 0)
+            first = (y0 * in_w + min(x0, in_w - 1)) * in_c
+            end = (oy * out_w + ox + 1) * out_c
+            lag = first - end if lag is None else min(lag, first - end)
+    return lag if lag is not None else 0
+
+
+def output_lag(call, input_index: int, sizes: dict[int, int]) -> int | None:
+    """The bytes call's output may start past its input `input_index`'s start, or None (no overlap)."""
+    kind = TRAVERSAL.get(call.kernel or "")
+    if kind is None:
+        return None
+    if kind == "elementwise":
+        t = call.inputs[input_index]
+        return 0 if sizes.get(t) == sizes.get(call.output) else None
+    if input_index != 0:
+        return None
+    return window_lag(_spatial(call.fields), rows=kind == "rows")
