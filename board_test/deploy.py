@@ -123,7 +123,8 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         rep["firmware"] = res.elf
         rep["build"] = {k: v for k, v in res.to_dict().items() if k != "sections"}
         rep["flash_bytes"] = res.flash_bytes or None
-        rep["ram"] = {"arena_bytes": meta.arena_bytes, "stack_bytes": None, "static_bytes": res.static_bytes or None,
+        rep["ram"] = {"arena_bytes": meta.arena_bytes, "scratch_bytes": _planned_scratch(model_dir),
+                      "stack_bytes": None, "static_bytes": res.static_bytes or None,
                       "stack_reserved_bytes": res.stack_bytes or None, "available_bytes": res.ram_available or None}
         rep["status"] = "running"
         write()
@@ -264,6 +265,14 @@ def plot_profile(rep: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _planned_scratch(model_dir: Path) -> int | None:
+    """The largest kernel scratch in the arena, from the export's report.json (None if absent)."""
+    try:
+        return json.loads((Path(model_dir) / "report.json").read_text())["memory"]["scratch_bytes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _json_default(o):
     if isinstance(o, (np.integer,)):
         return int(o)
@@ -286,6 +295,8 @@ def summary(rep: dict) -> str:
         parts.append(f"latency median {lat['median']:,.0f} {lat['unit']} (max {lat['max']:,})" + (f" = {ms['median']:.3f} ms" if ms else ""))
     if ram:
         r = [f"{k} {ram[k + '_bytes']:,} B" for k in ("arena", "stack", "static") if ram.get(k + "_bytes") is not None]
+        if r and ram.get("scratch_bytes"):
+            r[0] += f" (kernel scratch up to {ram['scratch_bytes']:,} B of it)"
         if r:
             parts.append("RAM " + ", ".join(r))
     if rep.get("flash_bytes"):

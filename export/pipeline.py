@@ -14,6 +14,7 @@ from . import cost
 from .ops import REGISTRY, SUPPORTED_OPS, KernelCall, LoweringContext
 from .ops.base import candidates as propose
 from .planner import MemoryPlan, plan_memory
+from .schedule import candidate_orders
 from .select import select
 from .tflite_reader import read_tflite
 
@@ -64,6 +65,11 @@ class LoweredModel:
     @property
     def flash_bytes(self) -> int:
         return sum(c.flash_bytes for c in self.calls)
+
+    def plan_without_overlaps(self) -> MemoryPlan:
+        """The plan of the same calls with every input/output overlap forbidden (the report's 'before')."""
+        sizes = activation_sizes(self.graph, self.calls, self.input)
+        return plan_memory(self.calls, sizes, self.input, self.output, overlap=False)
 
     @property
     def predicted_instructions(self) -> int:
@@ -121,6 +127,32 @@ def check_supported(graph: Graph) -> None:
                                      f"supported: {', '.join(SUPPORTED_OPS)}")
 
 
+def activation_sizes(graph: Graph, calls: list[KernelCall], model_input: int) -> dict[int, int]:
+    """Bytes of every activation tensor the calls read or write (what the planner places)."""
+    sizes = {}
+    for c in calls:
+        for t in c.inputs + [c.output]:
+            tensor = graph.tensors[t]
+            if tensor.dtype != "int8":
+                raise SparsemcuError(f"operator {c.node} ({c.op}): tensor {tensor.name} is {tensor.dtype}; "
+                                     "int8 activations are required")
+            sizes[t] = tensor.nbytes
+    sizes.setdefault(model_input, graph.tensors[model_input].nbytes)
+    return sizes
+
+
+def _best_order(calls: list[KernelCall], sizes: dict[int, int], inp: int, out: int
+                ) -> tuple[list[KernelCall], MemoryPlan]:
+    """The execution order (export/schedule.py) whose plan has the smallest arena, and that plan."""
+    best = None
+    for order in candidate_orders(calls, sizes):
+        ordered = [calls[i] for i in order]
+        plan = plan_memory(ordered, sizes, inp, out)
+        if best is None or plan.arena_bytes < best[1].arena_bytes:
+            best = (ordered, plan)
+    return best
+
+
 def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
     options = options or Options()
     graph = read_tflite(model_bytes)
@@ -138,16 +170,8 @@ def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
             c.predicted_instructions = cost.predict(c, options.core)
         proposed.append(cands)
     calls = select(proposed, options.optimize, options.flash_budget, options.variant)
-    sizes = {}
-    for c in calls:
-        for t in c.inputs + [c.output]:
-            tensor = graph.tensors[t]
-            if tensor.dtype != "int8":
-                raise SparsemcuError(f"operator {c.node} ({c.op}): tensor {tensor.name} is {tensor.dtype}; "
-                                     "int8 activations are required")
-            sizes[t] = tensor.nbytes
-    sizes.setdefault(inp, graph.tensors[inp].nbytes)
-    plan = plan_memory(calls, sizes, inp, out)
+    sizes = activation_sizes(graph, calls, inp)
+    calls, plan = _best_order(calls, sizes, inp, out)
     while options.optimize == "balanced" and options.ram_budget and plan.arena_bytes > options.ram_budget:
         # over the RAM budget: the layer with the most scratch takes its fastest variant with less
         worst = max(range(len(calls)), key=lambda i: calls[i].scratch_bytes)
