@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from sparsemcu.errors import SparsemcuError, UnsupportedOpError
+from .fuse import fuse_pads
 from .ir import Graph, Tensor
 from . import cost
 from .ops import REGISTRY, SUPPORTED_OPS, KernelCall, LoweringContext
@@ -158,6 +159,7 @@ def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
     graph = read_tflite(model_bytes)
     check_supported(graph)
     nodes, inp, out, float_in, float_out = _strip_edges(graph)
+    nodes = fuse_pads(graph, nodes, protected={inp, out})
     proposed = []
     for n in nodes:
         if n.op not in REGISTRY:  # an inner float QUANTIZE/DEQUANTIZE

@@ -53,3 +53,31 @@ def test_tf_pad_bit_exact(in_shape, paddings, value, tmp_path):
     assert len(ops) == 1
     x = random_int8(in_shape, N_SAMPLES, seed=4)
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path), run_tflm(tfl, x), err_msg=ops[0].op)
+
+
+@pytest.mark.parametrize("layer,pads,strides", [
+    ("conv", ((1, 2), (0, 1)), 1),
+    ("conv", ((2, 0), (1, 1)), 2),
+    ("depthwise", ((1, 1), (1, 1)), 2),
+    ("depthwise", ((0, 2), (2, 0)), 1),
+])
+def test_pad_folded_into_valid_convolution(layer, pads, strides, tmp_path):
+    """ZeroPadding2D before a VALID convolution: no PAD call and no padded tensor in the arena, and
+    the convolution with the pads as its own equals TFLM on the padded graph, for every variant."""
+    from sparsemcu.export.pipeline import lower
+
+    k = keras()
+    conv = (k.layers.Conv2D(6, 3, strides=strides, padding="valid") if layer == "conv"
+            else k.layers.DepthwiseConv2D(3, strides=strides, padding="valid"))
+    model = k.Sequential([k.layers.Input((7, 6, 4)), k.layers.Conv2D(4, 1), k.layers.ZeroPadding2D(pads), conv])
+    tfl = to_int8_tflite(model, seed=7)
+    assert len(_pad_ops(tfl)) == 1
+    lowered = lower(tfl)
+    assert all(c.op not in ("PAD", "PADV2") for c in lowered.calls)
+    padded = [t for t in read_tflite(tfl).tensors.values() if t.shape == (1, 7 + sum(pads[0]), 6 + sum(pads[1]), 4)]
+    assert padded and all(t.index not in lowered.plan.tensor_offsets for t in padded)
+    x = random_int8((7, 6, 4), N_SAMPLES, seed=8)
+    want = run_tflm(tfl, x)
+    for variant in ("dense", "rle", "simd", "sparse"):
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path / variant, variant=variant), want,
+                                      err_msg=f"{layer} {pads} {strides} {variant}")

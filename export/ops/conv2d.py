@@ -42,7 +42,9 @@ def spatial(ctx: LoweringContext, k_h: int, k_w: int):
     _, out_h, out_w, _ = nhwc(ctx.out)
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
-    if o.get("padding", PADDING_SAME) == PADDING_SAME:
+    if "pad_top" in o:  # a PAD folded into this VALID convolution (export/fuse.py)
+        pad_h, pad_w = o["pad_top"], o["pad_left"]
+    elif o.get("padding", PADDING_SAME) == PADDING_SAME:
         pad_h, pad_w = same_padding(in_h, k_h, s_h, d_h, out_h), same_padding(in_w, k_w, s_w, d_w, out_w)
     else:
         pad_h = pad_w = 0
