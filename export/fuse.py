@@ -54,3 +54,58 @@ def fuse_pads(graph: Graph, nodes: list, protected: set[int]) -> list:
         consumer.inputs = [n.inputs[0]] + consumer.inputs[1:]
         consumer.options = {**consumer.options, "pad_top": hw[0], "pad_left": hw[1]}
     return keep
+
+
+# --- a pooling fused into the convolution before it ---
+# Conv kernels whose geometry is all in their common struct `c` (no per-row plan laid out offline):
+# a band of rows is the same kernel with in_h, pad_h and out_h changed and the input pointer moved.
+BAND_KERNELS = ("smcu_conv2d_s8_dense", "smcu_conv2d_s8_rle", "smcu_conv2d_s8_simd", "smcu_conv2d_s8_sparse")
+POOL_OPS = ("MAX_POOL_2D", "AVERAGE_POOL_2D")
+BAND_ALIGNMENT = 4
+
+
+def fuse_conv_pool(calls: list, protected: set[int]) -> list:
+    """Calls with each CONV_2D -> POOL pair (the pool the only reader, VALID, window rows = stride rows)
+    merged into one call that computes k_p conv rows into scratch, pools them into one output row and
+    moves on: the pre-pool tensor never exists (TinyEngine / vMCU-style operator fusion)."""
+    readers: dict[int, int] = {}
+    for c in calls:
+        for t in set(c.inputs):
+            readers[t] = readers.get(t, 0) + 1
+    out, skip = [], set()
+    for i, c in enumerate(calls):
+        if i in skip:
+            continue
+        nxt = calls[i + 1] if i + 1 < len(calls) else None
+        if nxt is None or not _fusable(c, nxt, readers, protected):
+            out.append(c)
+            continue
+        out.append(_fused(c, nxt))
+        skip.add(i + 1)
+    return out
+
+
+def _fusable(conv, pool, readers: dict[int, int], protected: set[int]) -> bool:
+    if conv.kernel not in BAND_KERNELS or conv.band or pool.op not in POOL_OPS or pool.inputs[0] != conv.output:
+        return False
+    if readers.get(conv.output) != 1 or conv.output in protected:
+        return False
+    f, c = pool.fields, conv.fields["c"]
+    return (f["pad_h"] == 0 and f["pad_w"] == 0 and f["k_h"] == f["stride_h"]
+            and f["out_h"] * f["k_h"] <= c["out_h"] and f["in_w"] == c["out_w"])
+
+
+def _fused(conv, pool):
+    from dataclasses import replace
+    c, f = conv.fields["c"], pool.fields
+    k_p = f["k_h"]
+    band_bytes = k_p * c["out_w"] * c["out_c"]
+    band_offset = (conv.scratch_bytes + BAND_ALIGNMENT - 1) // BAND_ALIGNMENT * BAND_ALIGNMENT
+    band_pool = replace(pool, fields={**f, "in_h": k_p, "out_h": 1})
+    band = {"pool": band_pool, "rows": k_p, "pooled_rows": f["out_h"], "row_step": k_p * c["stride_h"],
+            "pad_h": c["pad_h"], "in_h": c["in_h"], "in_row_bytes": c["in_w"] * c["in_c"],
+            "out_row_bytes": f["out_w"] * f["channels"], "band_offset": band_offset, "band_bytes": band_bytes}
+    return replace(conv, op=f"{conv.op}+{pool.op}", output=pool.output, band=band,
+                   scratch_bytes=band_offset + band_bytes,
+                   predicted_instructions=conv.predicted_instructions + pool.predicted_instructions,
+                   features={**conv.features, "bands": f["out_h"]})

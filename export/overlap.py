@@ -75,4 +75,9 @@ def output_lag(call, input_index: int, sizes: dict[int, int]) -> int | None:
         return 0 if sizes.get(t) == sizes.get(call.output) else None
     if input_index != 0:
         return None
+    if call.band:  # conv + pool fused: all of a band's reads happen before its pooled row is written
+        c, p = _spatial(call.fields), call.band["pool"].fields
+        composite = {**c, "out_h": call.band["pooled_rows"], "out_w": p["out_w"], "out_c": p["channels"],
+                     "stride_h": call.band["row_step"], "stride_w": c["stride_w"] * p["stride_w"]}
+        return window_lag(composite, rows=True)
     return window_lag(_spatial(call.fields), rows=kind == "rows")

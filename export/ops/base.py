@@ -71,6 +71,7 @@ class KernelCall:
     scratch_bytes: int = 0  # temporary arena bytes during the call (planned, word aligned, passed last)
     features: dict[str, int] = field(default_factory=dict)  # shape figures the cost model reads
     predicted_instructions: int = 0  # filled by export/cost.py
+    band: dict | None = None  # a pooling fused in: run band by band through scratch (export/fuse.py)
 
     @property
     def const_bytes(self) -> int:
@@ -78,7 +79,8 @@ class KernelCall:
 
     @property
     def params_bytes(self) -> int:
-        return PARAM_FIELD_BYTES * count_fields(self.fields) if self.params_type else 0
+        own = PARAM_FIELD_BYTES * count_fields(self.fields) if self.params_type else 0
+        return own + (self.band["pool"].params_bytes if self.band else 0)
 
     @property
     def flash_bytes(self) -> int:
