@@ -1,0 +1,59 @@
+"""The memory optimisations on the emulated cores: one model whose plan uses all of them (a PAD
+folded into a VALID convolution, a conv + max-pool fused band by band, outputs written over the
+inputs they consume, and a residual block whose shortcut the order search moves first), exported
+for speed and for size, run on the Cortex-M7 and M4 and checked bit-exactly against TFLM."""
+import shutil
+
+import numpy as np
+import pytest
+
+from harness import to_int8_tflite
+from sparsemcu.board_test.deploy import deploy
+from sparsemcu.export.pipeline import Options, export_model, lower
+from sparsemcu.tf import keras
+
+BOARDS = ["qemu_mps2_an500", "qemu_mps2_an386"]
+
+
+def _model():
+    k = keras()
+    L = k.layers
+    x_in = L.Input((16, 16, 3))
+    x = L.ZeroPadding2D(1)(x_in)
+    x = L.Conv2D(16, 3, padding="valid", activation="relu")(x)
+    x = L.MaxPool2D(2)(x)  # 8x8x16
+    x = L.Conv2D(32, 3, padding="same", activation="relu")(x)  # the block input, 8x8x32 = 2 KB
+    y = L.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)  # 4x4x64, then its 3x3 conv's
+    y = L.Conv2D(24, 3, padding="same")(y)  # im2col: x had better be dead by then
+    s = L.Conv2D(24, 1, strides=2)(x)  # the shortcut, after the main branch in TFLite order
+    x = L.ReLU()(L.Add()([y, s]))
+    x = L.GlobalAveragePooling2D()(x)
+    return k.Model(x_in, L.Dense(5)(x))
+
+
+@pytest.fixture(scope="module")
+def tflite_bytes():
+    return to_int8_tflite(_model(), seed=11)
+
+
+@pytest.mark.parametrize("optimize", ["speed", "size"])
+def test_plan_uses_every_optimisation(tflite_bytes, optimize):
+    m = lower(tflite_bytes, Options(optimize=optimize))
+    ops = [c.op for c in m.calls]
+    assert "PAD" not in ops and any(c.band for c in m.calls), ops
+    assert m.plan.overlap_used and m.plan.optimal
+    nodes = [c.node for c in m.calls]
+    assert nodes != sorted(nodes), "the order search kept the TFLite order"
+    assert m.plan.arena_bytes < m.plan_without_overlaps().arena_bytes
+
+
+@pytest.mark.hil
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("optimize", ["speed", "size"])
+def test_optimised_plan_bit_exact_on_the_emulated_cores(tflite_bytes, board, optimize, tmp_path):
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.fail("qemu-system-arm and arm-none-eabi-gcc are required (make setup)")
+    d = tmp_path / optimize
+    export_model(tflite_bytes, d, name=f"memory_{optimize}", options=Options(optimize=optimize))
+    run = deploy(d, board, limit=8, progress=False)
+    assert run["bit_exact"] is True and run["samples"] == 8
