@@ -109,3 +109,104 @@ def _fused(conv, pool):
                    scratch_bytes=band_offset + band_bytes,
                    predicted_instructions=conv.predicted_instructions + pool.predicted_instructions,
                    features={**conv.features, "bands": f["out_h"]})
+
+
+# --- two convolutions (and the ADD after them) streamed row by row ---
+ADD_KERNELS = ("smcu_add_s8_elementwise", "smcu_add_s8_fast")
+STREAM_ALIGNMENT = 4
+
+
+def _conv_geometry(call) -> dict:
+    return call.fields["c"]
+
+
+def fuse_conv_chains(calls: list, protected: set[int]) -> list:
+    """Calls with each CONV_2D -> CONV_2D pair (the second the only reader of the first), and the
+    elementwise ADD that alone reads the second's output if there is one, merged into one call that
+    runs row by row: the intermediate tensor lives only as a ring of the rows the second convolution's
+    window needs, the second's output one row at a time when the ADD takes it. Line-buffer fusion:
+    nothing is computed twice. The merged call takes the ADD's place in the order."""
+    readers: dict[int, int] = {}
+    for c in calls:
+        for t in set(c.inputs):
+            readers[t] = readers.get(t, 0) + 1
+    by_input: dict[int, list[int]] = {}
+    for i, c in enumerate(calls):
+        for t in set(c.inputs):
+            by_input.setdefault(t, []).append(i)
+    out, taken = [], set()
+    for i, first in enumerate(calls):
+        if i in taken or first.kernel not in BAND_KERNELS or first.band or first.stream:
+            continue
+        users = by_input.get(first.output, [])
+        if len(users) != 1 or readers.get(first.output) != 1 or first.output in protected:
+            continue
+        j = users[0]
+        second = calls[j]
+        if (j in taken or second.kernel not in BAND_KERNELS or second.band or second.stream
+                or second.inputs[0] != first.output):
+            continue
+        add, k = None, None
+        users2 = by_input.get(second.output, [])
+        if len(users2) == 1 and readers.get(second.output) == 1 and second.output not in protected:
+            cand = calls[users2[0]]
+            if cand.kernel in ADD_KERNELS and cand.inputs.count(second.output) == 1 and users2[0] not in taken:
+                add, k = cand, users2[0]
+        taken.update({i, j} | ({k} if add else set()))
+        out.append((k if add else j, _streamed(first, second, add)))
+    rest = [(i, c) for i, c in enumerate(calls) if i not in taken]
+    return [c for _, c in sorted(rest + out, key=lambda ic: ic[0])]
+
+
+def _streamed(first, second, add):
+    from dataclasses import replace
+    p, c = _conv_geometry(first), _conv_geometry(second)
+    y_row = p["out_w"] * p["out_c"]
+    window = (c["k_h"] - 1) * c["dil_h"] + 1
+    ring_rows = min(window, p["out_h"])
+    align = lambda n: (n + STREAM_ALIGNMENT - 1) // STREAM_ALIGNMENT * STREAM_ALIGNMENT  # noqa: E731
+    shared = align(max(first.scratch_bytes, second.scratch_bytes))
+    ring_bytes = ring_rows * y_row
+    z_row = c["out_w"] * c["out_c"]
+    stream = {"second": second, "add": None, "ring_offset": shared, "ring_rows": ring_rows, "y_row_bytes": y_row,
+              "y_h": p["out_h"], "window": window, "x_h": p["in_h"], "x_row_bytes": p["in_w"] * p["in_c"],
+              "z_row_bytes": z_row, "out_h": c["out_h"], "z_offset": align(shared + ring_bytes),
+              "skip": None, "skip_index": None, "z_first": True, "first_scratch": first.scratch_bytes}
+    inputs, output, scratch = [first.inputs[0]], second.output, align(shared + ring_bytes)
+    predicted = first.predicted_instructions + second.predicted_instructions
+    op = f"{first.op}+{second.op}"
+    if add is not None:
+        skip = add.inputs[1] if add.inputs[0] == second.output else add.inputs[0]
+        stream.update(add=replace(add, fields={**add.fields, "size": z_row}), skip=skip,
+                      z_first=add.inputs[0] == second.output)
+        if skip not in inputs:
+            inputs.append(skip)
+        stream["skip_index"] = inputs.index(skip)
+        output, scratch = add.output, stream["z_offset"] + z_row
+        predicted += add.predicted_instructions
+        op += f"+{add.op}"
+    return replace(first, op=op, inputs=inputs, output=output, scratch_bytes=scratch, stream=stream,
+                   predicted_instructions=predicted, macs=first.macs + second.macs,
+                   nonzero_macs=first.nonzero_macs + second.nonzero_macs,
+                   weight_bytes=first.weight_bytes + second.weight_bytes,
+                   dense_weight_bytes=first.dense_weight_bytes + second.dense_weight_bytes,
+                   consts=first.consts + second.consts + (add.consts if add else []),
+                   features={**first.features, "rows": c["out_h"]})
+
+
+def stream_rows(s: dict, p_stride: int, p_pad: int, c_stride: int, c_pad: int):
+    """The row schedule the generated loop follows: per output row r, (rows of the intermediate
+    computed now [hi_before, hi_after), the first input row they read, or None)."""
+    lo = hi = 0
+    for r in range(s["out_h"]):
+        y = r * c_stride - c_pad
+        want_lo, want_hi = max(y, 0), min(y + s["window"], s["y_h"])
+        if want_lo >= hi:
+            lo = hi = want_lo
+        elif want_lo > lo:
+            lo = want_lo
+        first_read = None
+        if want_hi > hi:
+            first_read = max(hi * p_stride - p_pad, 0)
+            hi = want_hi
+        yield r, first_read

@@ -65,6 +65,26 @@ def window_lag(f: dict, rows: bool = False) -> int:
     return lag if lag is not None else 0
 
 
+def stream_lag(call) -> int:
+    """The lag of two streamed convolutions (+ ADD): output row r is written once every read for it
+    is done; what is read afterwards from input 0 is the first convolution's next rows, and the
+    ADD's next row where the ADD's other operand is input 0 too (an identity shortcut)."""
+    from .fuse import stream_rows
+    s, p, c = call.stream, _spatial(call.fields), _spatial(call.stream["second"].fields)
+    row_in, row_out = s["x_row_bytes"], s["z_row_bytes"]
+    reads = {r: first for r, first in stream_rows(s, p["stride_h"], p["pad_h"], c["stride_h"], c["pad_h"])}
+    lag = None
+    for r in range(s["out_h"]):
+        later = [reads[q] * row_in for q in range(r + 1, s["out_h"]) if reads[q] is not None]
+        if s["add"] is not None and s["skip_index"] == 0 and r + 1 < s["out_h"]:
+            later.append((r + 1) * row_out)
+        if not later:
+            continue
+        gap = min(later) - (r + 1) * row_out
+        lag = gap if lag is None else min(lag, gap)
+    return lag if lag is not None else 0
+
+
 def output_lag(call, input_index: int, sizes: dict[int, int]) -> int | None:
     """The bytes call's output may start past its input `input_index`'s start, or None (no overlap)."""
     kind = TRAVERSAL.get(call.kernel or "")
@@ -75,6 +95,8 @@ def output_lag(call, input_index: int, sizes: dict[int, int]) -> int | None:
         return 0 if sizes.get(t) == sizes.get(call.output) else None
     if input_index != 0:
         return None
+    if call.stream:
+        return stream_lag(call) if input_index == 0 else None
     if call.band:  # conv + pool fused: all of a band's reads happen before its pooled row is written
         c, p = _spatial(call.fields), call.band["pool"].fields
         composite = {**c, "out_h": call.band["pooled_rows"], "out_w": p["out_w"], "out_c": p["channels"],

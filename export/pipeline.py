@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from sparsemcu.errors import SparsemcuError, UnsupportedOpError
-from .fuse import fuse_conv_pool, fuse_pads
+from .fuse import fuse_conv_chains, fuse_conv_pool, fuse_pads
 from .ir import Graph, Tensor
 from . import cost
 from .ops import REGISTRY, SUPPORTED_OPS, KernelCall, LoweringContext
@@ -30,6 +30,7 @@ class Options:
     ram_budget: int | None = None  # bytes of arena the model may take (balanced: less scratch if needed)
     variant: str | None = None  # a variant to prefer wherever it is proposed ("dense", "rle", "simd")
     core: str = cost.DEFAULT_CORE
+    fusion: str = "auto"  # conv + pool and conv + conv (+ ADD) fusion: auto (where the arena shrinks) | always | never
 
     @classmethod
     def for_board(cls, board: str | None, **kw) -> "Options":
@@ -154,16 +155,24 @@ def _best_order(calls: list[KernelCall], sizes: dict[int, int], inp: int, out: i
     return best
 
 
-def _arrange(graph: Graph, chosen: list[KernelCall], inp: int, out: int) -> tuple[list[KernelCall], MemoryPlan]:
-    """Execution order and memory plan of the chosen calls, with conv + pool pairs fused where that
-    makes the arena smaller (a fused pair costs a little time per band)."""
-    calls, plan = _best_order(chosen, activation_sizes(graph, chosen, inp), inp, out)
-    fused = fuse_conv_pool(calls, protected={inp, out})
-    if len(fused) < len(calls):
-        fused_calls, fused_plan = _best_order(fused, activation_sizes(graph, fused, inp), inp, out)
-        if fused_plan.arena_bytes < plan.arena_bytes:
-            return fused_calls, fused_plan
-    return calls, plan
+def _arrange(graph: Graph, chosen: list[KernelCall], inp: int, out: int, fusion: str = "auto"
+             ) -> tuple[list[KernelCall], MemoryPlan]:
+    """Execution order and memory plan of the chosen calls, with conv + pool pairs and conv + conv
+    (+ ADD) chains fused where that makes the arena smaller (fusion costs a little time per row)."""
+    keep = {inp, out}
+    if fusion == "never":
+        return _best_order(chosen, activation_sizes(graph, chosen, inp), inp, out)
+    streamed = fuse_conv_chains(chosen, keep)
+    everything = fuse_conv_pool(streamed, keep)
+    if fusion == "always":
+        return _best_order(everything, activation_sizes(graph, everything, inp), inp, out)
+    best = _best_order(chosen, activation_sizes(graph, chosen, inp), inp, out)
+    for fused in (fuse_conv_pool(chosen, keep), streamed, everything):
+        if len(fused) < len(chosen):
+            calls, plan = _best_order(fused, activation_sizes(graph, fused, inp), inp, out)
+            if plan.arena_bytes < best[1].arena_bytes:
+                best = (calls, plan)
+    return best
 
 
 def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
@@ -184,7 +193,7 @@ def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
             c.predicted_instructions = cost.predict(c, options.core)
         proposed.append(cands)
     chosen = select(proposed, options.optimize, options.flash_budget, options.variant)
-    calls, plan = _arrange(graph, chosen, inp, out)
+    calls, plan = _arrange(graph, chosen, inp, out, options.fusion)
     while options.optimize == "balanced" and options.ram_budget and plan.arena_bytes > options.ram_budget:
         # over the RAM budget: the layer with the most scratch takes its fastest variant with less
         worst = max(range(len(chosen)), key=lambda i: chosen[i].scratch_bytes)
@@ -192,7 +201,7 @@ def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
         if not leaner:
             break  # the activations alone do not fit: the build reports it with the numbers
         chosen[worst] = min(leaner, key=lambda c: (c.predicted_instructions, c.flash_bytes))
-        calls, plan = _arrange(graph, chosen, inp, out)
+        calls, plan = _arrange(graph, chosen, inp, out, options.fusion)
     digest = hashlib.sha256(model_bytes).hexdigest()[:16]
     return LoweredModel(graph, calls, inp, out, float_in, float_out, plan, digest, options)
 

@@ -77,11 +77,13 @@ def run_native(exe: Path, x_int8: np.ndarray, out_shape) -> np.ndarray:
 
 
 def run_generated(tflite_bytes: bytes, x_int8: np.ndarray, tmp_path, variant: str | None = None,
-                  name: str = "model") -> np.ndarray:
-    """Export to C (with `variant` wherever it applies), compile natively with -Werror, run every
-    sample; returns int8 [N, ...]."""
+                  name: str = "model", options: Options | None = None) -> np.ndarray:
+    """Export to C (with `variant` wherever it applies, or with `options`), compile natively with -Werror,
+    run every sample; returns int8 [N, ...]."""
+    options = options or Options(variant=variant)
+    variant = options.variant
     out_dir = Path(tmp_path) / f"export_{variant or 'auto'}"
-    rep = export_model(tflite_bytes, out_dir, name=name, options=Options(variant=variant))
+    rep = export_model(tflite_bytes, out_dir, name=name, options=options)
     if variant is not None:
         assert variant in {layer["variant"] for layer in rep["layers"]}, f"no layer uses the {variant} variant"
     exe = build_native(out_dir)

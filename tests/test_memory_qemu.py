@@ -1,7 +1,8 @@
 """The memory optimisations on the emulated cores: one model whose plan uses all of them (a PAD
 folded into a VALID convolution, a conv + max-pool fused band by band, outputs written over the
-inputs they consume, and a residual block whose shortcut the order search moves first), exported
-for speed and for size, run on the Cortex-M7 and M4 and checked bit-exactly against TFLM."""
+inputs they consume, a residual block whose shortcut the order search moves first, and with
+fusion forced, convolutions + ADD streamed row by row), exported for speed and for size, run on
+the Cortex-M7 and M4 and checked bit-exactly against TFLM."""
 import shutil
 
 import numpy as np
@@ -13,6 +14,8 @@ from sparsemcu.export.pipeline import Options, export_model, lower
 from sparsemcu.tf import keras
 
 BOARDS = ["qemu_mps2_an500", "qemu_mps2_an386"]
+EXPORTS = {"speed": Options(optimize="speed"), "size": Options(optimize="size"),
+           "fused": Options(optimize="speed", fusion="always")}
 
 
 def _model():
@@ -36,24 +39,27 @@ def tflite_bytes():
     return to_int8_tflite(_model(), seed=11)
 
 
-@pytest.mark.parametrize("optimize", ["speed", "size"])
-def test_plan_uses_every_optimisation(tflite_bytes, optimize):
-    m = lower(tflite_bytes, Options(optimize=optimize))
+@pytest.mark.parametrize("export", list(EXPORTS))
+def test_plan_uses_every_optimisation(tflite_bytes, export):
+    m = lower(tflite_bytes, EXPORTS[export])
     ops = [c.op for c in m.calls]
     assert "PAD" not in ops and any(c.band for c in m.calls), ops
     assert m.plan.overlap_used and m.plan.optimal
-    nodes = [c.node for c in m.calls]
-    assert nodes != sorted(nodes), "the order search kept the TFLite order"
     assert m.plan.arena_bytes < m.plan_without_overlaps().arena_bytes
+    if export == "fused":
+        assert any(c.stream and c.stream["add"] for c in m.calls), ops
+    else:
+        nodes = [c.node for c in m.calls]
+        assert nodes != sorted(nodes), "the order search kept the TFLite order"
 
 
 @pytest.mark.hil
 @pytest.mark.parametrize("board", BOARDS)
-@pytest.mark.parametrize("optimize", ["speed", "size"])
-def test_optimised_plan_bit_exact_on_the_emulated_cores(tflite_bytes, board, optimize, tmp_path):
+@pytest.mark.parametrize("export", list(EXPORTS))
+def test_optimised_plan_bit_exact_on_the_emulated_cores(tflite_bytes, board, export, tmp_path):
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.fail("qemu-system-arm and arm-none-eabi-gcc are required (make setup)")
-    d = tmp_path / optimize
-    export_model(tflite_bytes, d, name=f"memory_{optimize}", options=Options(optimize=optimize))
+    d = tmp_path / export
+    export_model(tflite_bytes, d, name=f"memory_{export}", options=EXPORTS[export])
     run = deploy(d, board, limit=8, progress=False)
     assert run["bit_exact"] is True and run["samples"] == 8

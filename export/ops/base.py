@@ -72,6 +72,7 @@ class KernelCall:
     features: dict[str, int] = field(default_factory=dict)  # shape figures the cost model reads
     predicted_instructions: int = 0  # filled by export/cost.py
     band: dict | None = None  # a pooling fused in: run band by band through scratch (export/fuse.py)
+    stream: dict | None = None  # a second convolution (and ADD) streamed row by row (export/fuse.py)
 
     @property
     def const_bytes(self) -> int:
@@ -80,7 +81,10 @@ class KernelCall:
     @property
     def params_bytes(self) -> int:
         own = PARAM_FIELD_BYTES * count_fields(self.fields) if self.params_type else 0
-        return own + (self.band["pool"].params_bytes if self.band else 0)
+        fused = [self.band["pool"]] if self.band else []
+        if self.stream:
+            fused += [self.stream["second"]] + ([self.stream["add"]] if self.stream["add"] else [])
+        return own + sum(f.params_bytes for f in fused)
 
     @property
     def flash_bytes(self) -> int:

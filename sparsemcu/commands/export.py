@@ -23,7 +23,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="kernel variant per layer: fewest predicted instructions (speed), fewest flash bytes "
                         "(size), or the fastest that fits the board's flash (balanced, default)")
     p.add_argument("--board", help="target board: its core's cost model and its flash budget (balanced)")
-    p.add_argument("--variant", choices=["dense", "rle", "simd"],
+    p.add_argument("--fusion", choices=["auto", "always", "never"], default="auto",
+                   help="run a conv and the pooling after it, or two convs (and the ADD after them), as one "
+                        "row-by-row call so the intermediate tensor never exists in RAM: where it makes the "
+                        "arena smaller (auto, the default), wherever possible, or never (slightly faster)")
+    p.add_argument("--variant", choices=["dense", "rle", "simd", "sparse"],
                    help="use this kernel variant wherever it applies (dense/rle: the scalar reference kernels)")
     return p
 
@@ -56,7 +60,7 @@ def run(args) -> int:
     from sparsemcu.export.report import summary_table
     model_bytes, default_name = load_model_bytes(args.model, args.calib, args.pick)
     name = args.name or default_name
-    options = Options.for_board(args.board, optimize=args.optimize, variant=args.variant)
+    options = Options.for_board(args.board, optimize=args.optimize, variant=args.variant, fusion=args.fusion)
     rep = export_model(model_bytes, args.out, name=name, options=options)
     print(summary_table(rep))
     print(f"wrote {args.out}/ (src/, model_int8.tflite, report.json, memory.png)")
