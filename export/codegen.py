@@ -46,7 +46,8 @@ def _env() -> jinja2.Environment:
 def kernel_sources(calls: list[KernelCall]) -> dict[str, str]:
     """Every kernel header plus the sources of the variants the model calls."""
     used = {c.kernel for c in calls if c.kernel} | {c.band["pool"].kernel for c in calls if c.band}
-    used |= {f.kernel for c in calls if c.stream for f in (c.stream["second"], c.stream["add"]) if f}
+    used |= {f.kernel for c in calls if c.stream for f in (c.stream["second"], c.stream["add"], c.stream["shortcut"])
+             if f}
     files = {p.name: p.read_text() for p in sorted(KERNELS_DIR.glob("*.h"))}
     for name in sorted(used):
         src = KERNELS_DIR / f"{name}.c"

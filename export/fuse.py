@@ -152,13 +152,22 @@ def fuse_conv_chains(calls: list, protected: set[int]) -> list:
             cand = calls[users2[0]]
             if cand.kernel in ADD_KERNELS and cand.inputs.count(second.output) == 1 and users2[0] not in taken:
                 add, k = cand, users2[0]
-        taken.update({i, j} | ({k} if add else set()))
-        out.append((k if add else j, _streamed(first, second, add)))
+        shortcut, m = None, None
+        if add is not None:  # the ADD's other operand: a convolution of the same input, streamed too
+            skip = add.inputs[1] if add.inputs[0] == second.output else add.inputs[0]
+            producers = [q for q, c in enumerate(calls) if c.output == skip]
+            if producers and readers.get(skip) == 1 and skip not in protected:
+                cand = calls[producers[0]]
+                if (cand.kernel in BAND_KERNELS and not cand.band and not cand.stream and producers[0] not in taken
+                        and cand.inputs[0] == first.inputs[0]):
+                    shortcut, m = cand, producers[0]
+        taken.update({i, j} | ({k} if add else set()) | ({m} if shortcut else set()))
+        out.append((k if add else j, _streamed(first, second, add, shortcut)))
     rest = [(i, c) for i, c in enumerate(calls) if i not in taken]
     return [c for _, c in sorted(rest + out, key=lambda ic: ic[0])]
 
 
-def _streamed(first, second, add):
+def _streamed(first, second, add, shortcut=None):
     from dataclasses import replace
     p, c = _conv_geometry(first), _conv_geometry(second)
     y_row = p["out_w"] * p["out_c"]
@@ -168,7 +177,10 @@ def _streamed(first, second, add):
     shared = align(max(first.scratch_bytes, second.scratch_bytes))
     ring_bytes = ring_rows * y_row
     z_row = c["out_w"] * c["out_c"]
-    stream = {"second": second, "add": None, "ring_offset": shared, "ring_rows": ring_rows, "y_row_bytes": y_row,
+    if shortcut is not None:
+        shared = align(max(shared, shortcut.scratch_bytes))
+    stream = {"second": second, "add": None, "shortcut": None, "ring_offset": shared, "ring_rows": ring_rows,
+              "y_row_bytes": y_row,
               "y_h": p["out_h"], "window": window, "x_h": p["in_h"], "x_row_bytes": p["in_w"] * p["in_c"],
               "z_row_bytes": z_row, "out_h": c["out_h"], "z_offset": align(shared + ring_bytes),
               "skip": None, "skip_index": None, "z_first": True, "first_scratch": first.scratch_bytes}
@@ -179,18 +191,24 @@ def _streamed(first, second, add):
         skip = add.inputs[1] if add.inputs[0] == second.output else add.inputs[0]
         stream.update(add=replace(add, fields={**add.fields, "size": z_row}), skip=skip,
                       z_first=add.inputs[0] == second.output)
-        if skip not in inputs:
-            inputs.append(skip)
-        stream["skip_index"] = inputs.index(skip)
         output, scratch = add.output, stream["z_offset"] + z_row
         predicted += add.predicted_instructions
+        if shortcut is not None:  # its row r goes to scratch just before the ADD takes it
+            stream.update(shortcut=shortcut, d_offset=align(scratch))
+            scratch = stream["d_offset"] + z_row
+            predicted += shortcut.predicted_instructions
+            op += f"+{shortcut.op}"
+        elif skip not in inputs:
+            inputs.append(skip)
+        stream["skip_index"] = inputs.index(skip) if shortcut is None else None
         op += f"+{add.op}"
+    parts = [first, second] + ([shortcut] if shortcut else [])
     return replace(first, op=op, inputs=inputs, output=output, scratch_bytes=scratch, stream=stream,
-                   predicted_instructions=predicted, macs=first.macs + second.macs,
-                   nonzero_macs=first.nonzero_macs + second.nonzero_macs,
-                   weight_bytes=first.weight_bytes + second.weight_bytes,
-                   dense_weight_bytes=first.dense_weight_bytes + second.dense_weight_bytes,
-                   consts=first.consts + second.consts + (add.consts if add else []),
+                   predicted_instructions=predicted, macs=sum(f.macs for f in parts),
+                   nonzero_macs=sum(f.nonzero_macs for f in parts), weight_bytes=sum(f.weight_bytes for f in parts),
+                   dense_weight_bytes=sum(f.dense_weight_bytes for f in parts),
+                   consts=first.consts + second.consts + (add.consts if add else [])
+                   + (shortcut.consts if shortcut else []),
                    features={**first.features, "rows": c["out_h"]})
 
 

@@ -67,8 +67,9 @@ def window_lag(f: dict, rows: bool = False) -> int:
 
 def stream_lag(call) -> int:
     """The lag of two streamed convolutions (+ ADD): output row r is written once every read for it
-    is done; what is read afterwards from input 0 is the first convolution's next rows, and the
-    ADD's next row where the ADD's other operand is input 0 too (an identity shortcut)."""
+    is done; what is read afterwards from input 0 is the first convolution's next rows, the ADD's
+    next row where its other operand is input 0 too (an identity shortcut), and the streamed
+    shortcut convolution's next window."""
     from .fuse import stream_rows
     s, p, c = call.stream, _spatial(call.fields), _spatial(call.stream["second"].fields)
     row_in, row_out = s["x_row_bytes"], s["z_row_bytes"]
@@ -78,6 +79,9 @@ def stream_lag(call) -> int:
         later = [reads[q] * row_in for q in range(r + 1, s["out_h"]) if reads[q] is not None]
         if s["add"] is not None and s["skip_index"] == 0 and r + 1 < s["out_h"]:
             later.append((r + 1) * row_out)
+        if s["shortcut"] is not None and r + 1 < s["out_h"]:  # its next row's window
+            sc = _spatial(s["shortcut"].fields)
+            later.append(max((r + 1) * sc["stride_h"] - sc["pad_h"], 0) * row_in)
         if not later:
             continue
         gap = min(later) - (r + 1) * row_out

@@ -85,8 +85,9 @@ def _shape(identity):
 
 @pytest.mark.parametrize("identity,with_add", [(True, True), (True, False), (False, True)])
 def test_conv_chain_streamed_bit_exact_every_variant(identity, with_add, tmp_path):
-    """Two convolutions (and the ADD after them) run row by row: the intermediate tensor exists only
-    as a ring of rows, the arena shrinks, and the outputs equal TFLM's for every conv variant."""
+    """Two convolutions (and the ADD after them, and the shortcut convolution the ADD takes) run row by
+    row: the intermediate tensor exists only as a ring of rows, the shortcut's output as one row, and
+    the outputs equal TFLM's for every conv variant."""
     tfl = to_int8_tflite(_residual_model(identity, with_add), seed=5)
     x = random_int8(_shape(identity), N_SAMPLES, seed=6)
     want = run_tflm(tfl, x)
@@ -97,6 +98,7 @@ def test_conv_chain_streamed_bit_exact_every_variant(identity, with_add, tmp_pat
         streamed = [c for c in m.calls if c.stream]
         assert streamed and streamed[0].variant == variant, [c.op for c in m.calls]
         assert (streamed[0].stream["add"] is not None) == with_add
+        assert (streamed[0].stream["shortcut"] is not None) == (not identity)  # the 1x1 shortcut streamed too
         hidden = streamed[0].stream["second"].inputs[0]
         assert hidden not in m.plan.tensor_offsets  # the intermediate tensor is never placed
         got = run_generated(tfl, x, tmp_path / variant, options=Options(variant=variant, fusion=fusion))

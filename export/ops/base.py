@@ -83,7 +83,7 @@ class KernelCall:
         own = PARAM_FIELD_BYTES * count_fields(self.fields) if self.params_type else 0
         fused = [self.band["pool"]] if self.band else []
         if self.stream:
-            fused += [self.stream["second"]] + ([self.stream["add"]] if self.stream["add"] else [])
+            fused += [f for f in (self.stream["second"], self.stream["add"], self.stream["shortcut"]) if f]
         return own + sum(f.params_bytes for f in fused)
 
     @property
