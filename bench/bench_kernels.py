@@ -110,12 +110,14 @@ def layer_kind(layer: dict) -> str:
     return op.lower()
 
 
-def run(name: str, tfl: bytes, board: str, work: Path, samples: int) -> dict:
-    d = work / f"{name}__{board}"
+def run(name: str, tfl: bytes, board: str, work: Path, samples: int, fusion: str = "never") -> dict:
+    """Export for speed, deploy with per-layer profiling. Layer fusion (export/fuse.py) is off by
+    default: these figures are the kernels' own (bench_memory.py measures what fusion costs)."""
+    d = work / f"{name}__{board}__{fusion}"
     if d.exists():
         shutil.rmtree(d)
     core = get_board(board).cpu
-    export = export_model(tfl, d, name=name, options=Options(optimize="speed", core=core))
+    export = export_model(tfl, d, name=name, options=Options(optimize="speed", core=core, fusion=fusion))
     rep = deploy(d, board, limit=samples, progress=False, profile=True)
     code = code_bytes_by_object(Path(rep["build"]["map"]))
     kernels = {o[:-2]: b for o, b in code.items() if o.startswith("smcu_") and o != "smcu_main.o"}
