@@ -86,7 +86,8 @@ def fuse_conv_pool(calls: list, protected: set[int]) -> list:
 
 
 def _fusable(conv, pool, readers: dict[int, int], protected: set[int]) -> bool:
-    if conv.kernel not in BAND_KERNELS or conv.band or pool.op not in POOL_OPS or pool.inputs[0] != conv.output:
+    if (conv.kernel not in BAND_KERNELS or conv.band or conv.stream or pool.op not in POOL_OPS
+            or pool.inputs[0] != conv.output):
         return False
     if readers.get(conv.output) != 1 or conv.output in protected:
         return False

@@ -103,3 +103,22 @@ def test_conv_chain_streamed_bit_exact_every_variant(identity, with_add, tmp_pat
         assert hidden not in m.plan.tensor_offsets  # the intermediate tensor is never placed
         got = run_generated(tfl, x, tmp_path / variant, options=Options(variant=variant, fusion=fusion))
         np.testing.assert_array_equal(got, want, err_msg=f"identity={identity} add={with_add} {variant}")
+
+
+def test_streamed_convs_then_pool_fuse_one_or_the_other(tmp_path):
+    """conv -> conv -> pool: the pool fuses with the second conv or the two convs stream, never both
+    at once (one call has one fused tail); forced fusion stays bit-exact for every variant."""
+    k = keras()
+    model = k.Sequential([k.layers.Input((14, 12, 3)), k.layers.Conv2D(8, 3, padding="same", activation="relu"),
+                          k.layers.Conv2D(8, 3, padding="same", activation="relu"), k.layers.AveragePooling2D(2),
+                          k.layers.Flatten(), k.layers.Dense(5)])
+    tfl = to_int8_tflite(model, seed=9)
+    x = random_int8((14, 12, 3), N_SAMPLES, seed=9)
+    want = run_tflm(tfl, x)
+    for variant in ("dense", "simd", "sparse"):
+        options = Options(variant=variant, fusion="always")
+        m = lower(tfl, options)
+        assert not any(c.band and c.stream for c in m.calls)
+        assert any(c.band or c.stream for c in m.calls)
+        got = run_generated(tfl, x, tmp_path / variant, options=options)
+        np.testing.assert_array_equal(got, want, err_msg=variant)
