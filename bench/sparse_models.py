@@ -137,14 +137,22 @@ CALIBRATION_MODELS = [
     # fully connected: (input shape, [units, ...])
     ((400,), [64, 32, 10]),
     ((3, 128), [48, 5]),
+    # depthwise: (input shape, [("dw", kernel, strides, padding, depth multiplier, activation), ...])
+    ((25, 5, 64), [("dw", 3, 1, "same", 1, "relu"), ("dw", 3, 1, "same", 1, "relu")]),
+    ((16, 16, 16), [("dw", 3, 2, "same", 1, "relu6"), ("dw", 5, 1, "same", 1, "relu")]),
+    ((12, 10, 8), [("dw", 3, 1, "valid", 2, None), ("dw", (3, 1), 1, "same", 1, "relu")]),
+    ((20, 20, 24), [("dw", 3, 1, "same", 1, "relu"), ("dw", 3, 2, "valid", 1, "relu")]),
 ]
 CALIBRATION_SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.99)
 # The features each sparse kernel's cost is fitted on (plus "calls").
 SPARSE_FEATURES = {
     "smcu_conv2d_s8_sparse": ("sp_entries_x_groups", "sp_channel_groups", "sp_quad_taps", "sp_quad_byte_taps",
-                              "sp_segments", "sp_pad_word_bytes", "sp_pad_bytes", "sp_slot_taps",
-                              "sp_groups"),
+                              "sp_segments", "sp_pad_word_bytes", "sp_pad_bytes", "sp_whole_segments",
+                              "sp_padded_bytes", "sp_padded_rows", "sp_clamp_bytes", "sp_tail_bytes", "sp_groups"),
     "smcu_fully_connected_s8_sparse": ("sp_entries_x_uses", "sp_outputs", "pixels"),
+    "smcu_depthwise_conv2d_s8_sparse": ("dws_channels", "dws_fill_bytes", "dws_one_px", "dws_one_pairs",
+                                        "dws_one_runs", "dws_plane_px", "dws_plane_runs", "dws_plane_taps",
+                                        "dws_extract_px", "dws_extract_rows", "dws_slow_px"),
 }
 
 
@@ -175,6 +183,8 @@ def calibration_tflite(spec, seed: int = 0) -> bytes:
     k = keras()
     model = k.Sequential([k.layers.Input(in_shape)] + [
         k.layers.Dense(layer, activation="relu") if isinstance(layer, int) else
+        k.layers.DepthwiseConv2D(layer[1], strides=layer[2], padding=layer[3], depth_multiplier=layer[4],
+                                 activation=layer[5]) if layer[0] == "dw" else
         k.layers.Conv2D(layer[0], layer[1], strides=layer[2], padding=layer[3], activation="relu")
         for layer in layers])
     calib = np.random.default_rng(seed).uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)

@@ -39,6 +39,32 @@ def interleave_channel_pairs(words: np.ndarray, group_words: int = 2) -> np.ndar
     return np.concatenate(out).astype(np.int32)
 
 
+def conv_simd_stream(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """smcu_conv2d_s8_simd's one int32 stream (firmware_templates/kernels/smcu_conv2d.h): doubled weights
+    as int16 pairs in SXTB16 lane order, with the requantisation (export/quant.py smmlar_requant_table
+    rows: 2 * bias', mult, round_hi, shift) where the kernel reaches it. Per pair of channels (c, d):
+        2b_c, 2b_c, 2b_d, 2b_d,   then per group g of 4 taps: c's two words, d's two words,
+        m_c, round_hi_c, shift_c, m_d, round_hi_d, shift_d      (4 + 4 * groups + 6 words)
+    and an odd last channel: 2b, its words (2 per group), m, round_hi, shift."""
+    rows = np.asarray(rows, np.int64) * 2
+    table = np.asarray(table, np.int64)
+    ch, k = rows.shape
+    padded = np.zeros((ch, padded_length(k)), np.int64)
+    padded[:, :k] = rows
+    g = padded.reshape(ch, -1, 4)
+    words = np.stack([(g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16),
+                      (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)], axis=-1)  # [ch, groups, 2]
+    out = []
+    for c in range(0, ch - 1, 2):
+        b0, b1 = table[c, 0], table[c + 1, 0]
+        out += [np.array([b0, b0, b1, b1]), np.stack([words[c], words[c + 1]], axis=1).reshape(-1),
+                table[c, 1:], table[c + 1, 1:]]
+    if ch % 2:
+        out += [table[-1, :1], words[-1].reshape(-1), table[-1, 1:]]
+    s = np.concatenate(out)
+    return np.where(s >= 2**31, s - 2**32, s).astype(np.int32)
+
+
 # ---- zero-skipping sparse CONV_2D (firmware_templates/kernels/smcu_conv2d_s8_sparse.c) ----
 SPARSE_PIXELS = 4  # output pixels per im2col column
 SPARSE_TAP_BYTES = 8  # one tap of the column: the words (p0 | p1 << 16), (p2 | p3 << 16)
@@ -76,6 +102,23 @@ def sparse_tap_entries(rows: np.ndarray) -> np.ndarray | None:
     the top lane, the byte offset of the tap in the column in the low 16 bits. None when an offset
     does not fit (K > sparse_max_taps())."""
     return _sparse_words(rows, SPARSE_TAP_BYTES)
+
+
+def sparse_conv_stream(rows: np.ndarray, requant: np.ndarray) -> np.ndarray | None:
+    """int8 [channels, k] and the one-step requantisation of the doubled accumulator per channel
+    (int [channels, 4]: bias2, mult, rh, e; export/ops/depthwise_conv2d_sparse.py doubled_requant) ->
+    the int32 stream smcu_conv2d_s8_sparse walks: per channel bias2, its count n, one word per non-zero
+    weight in tap order, (2 * weight << 16) | (8 * tap), then mult, rh, e. None when an offset does not
+    fit (K > sparse_max_taps())."""
+    rows = np.asarray(rows, np.int64)
+    if rows.shape[1] > sparse_max_taps():
+        return None
+    out = []
+    for r, (b2, m, rh, e) in zip(rows, np.asarray(requant, np.int64)):
+        pos = np.flatnonzero(r)
+        out.append(np.concatenate(([b2, len(pos)], (2 * r[pos] << 16) + pos * SPARSE_TAP_BYTES, [m, rh, e])))
+    flat = np.concatenate(out) if out else np.zeros(1, np.int64)
+    return ((flat + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def sparse_index_entries(rows: np.ndarray) -> np.ndarray | None:

@@ -16,6 +16,11 @@ Which kernels walk this way is a fact of each kernel's C code, recorded here per
 - "window": pixel-major, each pixel reads its own window (and later pixels' windows only after);
 - "rows": pixel-major, but reads whole input rows of the window (row caches, e.g. the depthwise
   SIMD kernel's ring of expanded rows): first(p) is the start of the window's first row;
+- "row_cache": per output row, every window row not yet cached is copied (expanded) into a ring of
+  `fields["ring"]` row slots in scratch (a row r in slot r % ring) before any of the row's output is
+  written, and the input is never read otherwise: after output row oy is written only the rows the
+  next output rows bring in are read, so the output may run ahead of its input (a 3x3 stride-1
+  depthwise convolution works fully in place);
 - "elementwise": element i of the output is written after element i (and everything before it)
   of the input was read, and nothing below i is read again;
 - absent: no overlap (channel-major kernels, kernels that revisit their input, new kernels until
@@ -30,7 +35,7 @@ TRAVERSAL = {
     "smcu_conv2d_s8_sparse": "window",  # groups of 4 pixels: im2col of the group, then its writes
     "smcu_depthwise_conv2d_s8_dense": "window",
     "smcu_depthwise_conv2d_s8_rle": "window",
-    "smcu_depthwise_conv2d_s8_simd": "rows",
+    "smcu_depthwise_conv2d_s8_simd": "row_cache",
     "smcu_max_pool2d_s8_generic": "window",
     "smcu_avg_pool2d_s8_generic": "window",
     "smcu_max_pool2d_s8_fast": "window",
@@ -62,6 +67,33 @@ def window_lag(f: dict, rows: bool = False) -> int:
             first = (y0 * in_w + min(x0, in_w - 1)) * in_c
             end = (oy * out_w + ox + 1) * out_c
             lag = first - end if lag is None else min(lag, first - end)
+    return lag if lag is not None else 0
+
+
+def row_cache_lag(f: dict, ring: int) -> int:
+    """The lag of a "row_cache" kernel: the C loop's slot bookkeeping replayed row by row."""
+    s_h, p_h, d_h, k_h = f.get("stride_h", 1), f.get("pad_h", 0), f.get("dil_h", 1), f["k_h"]
+    in_h, row_in = f["in_h"], f["in_w"] * f.get("in_c", f.get("channels"))
+    row_out = f["out_w"] * f.get("out_c", f.get("channels"))
+    tags: list = [None] * ring  # None: the slot holds an all-zero-point row (outside the image)
+    first_read = []  # per output row: the lowest input row expanded for it, or None
+    for oy in range(f["out_h"]):
+        low = None
+        for ky in range(k_h):
+            a = oy * s_h - p_h + ky * d_h
+            tag = a if 0 <= a < in_h else None
+            if tags[a % ring] != tag:
+                tags[a % ring] = tag
+                if tag is not None:
+                    low = a if low is None else min(low, a)
+        first_read.append(low)
+    lag, later = None, None
+    for oy in range(f["out_h"] - 1, -1, -1):  # `later`: the lowest row read after output row oy is written
+        if later is not None:
+            gap = later * row_in - (oy + 1) * row_out
+            lag = gap if lag is None else min(lag, gap)
+        if first_read[oy] is not None:
+            later = first_read[oy] if later is None else min(later, first_read[oy])
     return lag if lag is not None else 0
 
 
@@ -106,4 +138,9 @@ def output_lag(call, input_index: int, sizes: dict[int, int]) -> int | None:
         composite = {**c, "out_h": call.band["pooled_rows"], "out_w": p["out_w"], "out_c": p["channels"],
                      "stride_h": call.band["row_step"], "stride_w": c["stride_w"] * p["stride_w"]}
         return window_lag(composite, rows=True)
+    if kind == "row_cache":
+        ring = call.fields.get("ring")
+        if isinstance(ring, int) and ring >= 1:
+            return row_cache_lag(_spatial(call.fields), ring)
+        kind = "rows"
     return window_lag(_spatial(call.fields), rows=kind == "rows")

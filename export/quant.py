@@ -153,6 +153,51 @@ def fused_requant_reference(acc: int, row: np.ndarray) -> int:
     return (z >> 32) >> sh
 
 
+def smmlar_requant_table(bias: np.ndarray, weight_rows: np.ndarray, input_offset: int, mult: np.ndarray,
+                         shift: np.ndarray, output_offset: int) -> np.ndarray | None:
+    """int32 [channels, 4] (2 * bias', mult, round_hi, rshift): smcu_conv2d_s8_simd's requantisation of a
+    doubled accumulator a2 = 2 * acc in one SMMLAR (smcu_requant_smmlar in smcu_simd.h), or None where a
+    channel is outside what it reproduces exactly (the cases fused_requant_table declines, or |acc|
+    possibly >= 2^30 so that 2 * acc could overflow int32).
+
+    The one-step form of fused_requant_table, z = acc * m + round - 2^31 * (acc < 0) with
+    round = 2^30 + 2^(30+e) + output_offset * 2^(31+e), doubled: 2z = a2 * m + 2^31 + 2^32 * (round_hi -
+    (acc < 0)) with round_hi = 2^(e-1) + output_offset * 2^e (e >= 1), so
+        floor(2z / 2^32) = SMMLAR(a2, m, round_hi + (a2 >> 31))        (exact: SMMLAR rounds by 2^31)
+        out = floor(z / 2^(31+e)) = SMMLAR(...) >> e.
+    The kernel gets a2 by doubled weights (int16 [-256, 254]) and the doubled bias' below. An all-zero
+    channel is the constant MBQM(bias) + output_offset: (0, 0, constant, 0).
+    """
+    table = fused_requant_table(bias, weight_rows, input_offset, mult, shift, output_offset)
+    if table is None:
+        return None
+    rows = np.asarray(weight_rows, np.int64).reshape(len(mult), -1)
+    out = []
+    for c in range(len(mult)):
+        b, m, lo, hi, sh = (int(v) for v in table[c])
+        if m == 0:  # constant channel: hi is the output
+            if not -2**30 < hi < 2**30:
+                return None
+            out.append([0, 0, hi, 0])
+            continue
+        e = sh + 1
+        round_hi = (1 << (e - 1)) + int(output_offset) * (1 << e)
+        if abs(b) + 128 * int(np.abs(rows[c]).sum()) >= 2**30 or abs(round_hi) + 2 >= 2**30:
+            return None
+        out.append([2 * b, m, round_hi, e])
+    return np.asarray(out, np.int64).astype(np.int32)
+
+
+def smmlar_requant_reference(acc2: int, row: np.ndarray) -> int:
+    """What smcu_requant_smmlar computes for one smmlar_requant_table row and a doubled accumulator
+    (before saturation and the activation clamp)."""
+    _, mult, round_hi, sh = (int(v) for v in row)
+    t = round_hi + (-1 if acc2 < 0 else 0)
+    v = ((t << 32) + acc2 * mult + (1 << 31)) >> 32
+    assert -2**31 <= v < 2**31
+    return v >> sh
+
+
 # ---- ADD, variant "fast" (firmware_templates/kernels/smcu_add_s8_fast.c) ----------------------
 # An elementwise int8 ADD's output depends only on the pair (input1, input2): 65536 cases, so every
 # table the fast kernel uses is checked against TFLite's recipe on all of them before it is proposed.

@@ -97,3 +97,60 @@ def test_fused_requantisation_declines_what_it_cannot_do_exactly():
     rows = np.ones((1, 9), np.int64)
     m, s = quant.quantize_multiplier(0.7)  # a multiplier >= 0.5: no right shift
     assert quant.fused_requant_table(np.array([0]), rows, 0, np.array([m]), np.array([s]), 0) is None
+
+
+SMMLAR_PROGRAM = r"""
+#include <stdio.h>
+#include "smcu_simd.h"
+int main(void) {
+  long long acc2, m, hi, s;
+  while (scanf("%lld %lld %lld %lld", &acc2, &m, &hi, &s) == 4) {
+    printf("%ld\n", (long)smcu_requant_smmlar((int32_t)acc2, (int32_t)m, (int32_t)hi, (int32_t)s));
+  }
+  return 0;
+}
+"""
+
+
+def test_smmlar_requantisation_equals_the_two_step_spec(tmp_path):
+    """smcu_requant_smmlar on the doubled accumulator (smcu_conv2d_s8_simd) == TFLite's
+    MultiplyByQuantizedMultiplier + offset, for every channel smmlar_requant_table accepts: random
+    multipliers, ties of both roundings, the largest accumulators of either sign, all-zero rows."""
+    rng = np.random.default_rng(2)
+    lines, expected = [], []
+    for trial in range(400):
+        k = int(rng.integers(1, 600))
+        rows = rng.integers(-128, 128, size=(1, k)) * (trial % 9 != 0)  # every 9th channel all zero
+        real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
+        mult, shift = quant.quantize_multiplier(real)
+        bias = int(rng.integers(-2**20, 2**20))
+        in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        table = quant.smmlar_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]),
+                                           out_off)
+        assert table is not None, (real, k)
+        folded2 = int(table[0, 0])  # 2 * (bias + in_off * sum(row)): the kernel's accumulator starts there
+        bound = abs(folded2 // 2) + 128 * int(np.abs(rows).sum())  # |accumulator| for any int8 input
+        accs = [folded2 // 2 + int((rng.integers(-128, 128, size=k) * rows[0]).sum()) for _ in range(16)]
+        accs += [bound, -bound, 0, -1, 1]
+        if rows.any():  # aim at ties of the second rounding
+            e = -shift
+            for _ in range(8):
+                target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
+                accs.append(int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound)))
+        for acc in accs:
+            acc_ref = acc - folded2 // 2 + bias + in_off * int(rows[0].sum())  # the reference kernel's
+            want = quant.multiply_by_quantized_multiplier(acc_ref, mult, shift) + out_off if rows.any() else \
+                quant.multiply_by_quantized_multiplier(bias, mult, shift) + out_off
+            acc2 = 2 * acc if rows.any() else 0
+            expected.append(want)
+            lines.append(" ".join(str(int(v)) for v in (acc2, *table[0, 1:])))
+            assert quant.smmlar_requant_reference(acc2, table[0]) == want
+    assert run_c_lines(SMMLAR_PROGRAM, lines, tmp_path) == expected
+
+
+def test_smmlar_requantisation_declines_what_it_cannot_do_exactly():
+    m, s = quant.quantize_multiplier(0.01)
+    big = np.full((1, 70000), 127, np.int64)  # 128 * 70000 * 127 > 2^30: 2 * acc could overflow int32
+    assert quant.fused_requant_table(np.array([0]), big, 0, np.array([m]), np.array([s]), 0) is not None
+    assert quant.smmlar_requant_table(np.array([0]), big, 0, np.array([m]), np.array([s]), 0) is None
+    assert quant.smmlar_requant_table(np.array([0]), big[:, :100], 0, np.array([m]), np.array([s]), 0) is not None

@@ -18,6 +18,14 @@ CONV_CASES = [
     ((9, 7, 8), 6, (3, 3), 1, "same", "relu"),  # in_c % 4 == 0: border taps by whole groups
     ((10, 11, 16), 7, (3, 3), 2, "same", None),
     ((6, 6, 12), 5, (5, 3), 1, "same", "relu6"),
+    # simd variant's paths: 1x1 strides 1 and 2, odd pixel counts, odd channel counts, in_c 1 / 2,
+    # groups of 4 taps not a multiple of 4, a single output channel, narrower activation ranges
+    ((5, 7, 16), 10, (1, 1), 1, "valid", None),
+    ((9, 9, 8), 6, (1, 1), 2, "same", "relu6"),
+    ((8, 8, 32), 3, (1, 1), 1, "valid", "relu"),
+    ((7, 5, 2), 11, (3, 3), 1, "same", "relu"),
+    ((6, 9, 1), 5, (4, 3), 2, "same", "relu6"),
+    ((5, 5, 4), 1, (3, 3), 1, "same", None),
 ]
 
 

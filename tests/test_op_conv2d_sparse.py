@@ -24,6 +24,9 @@ CASES = [
     ((7, 9, 12), 6, (2, 3), (2, 1), "same", "relu"),
     ((13, 6, 1), 11, (4, 4), 2, "same", "relu"),     # in_c 1, k_w * in_c = 4: pair path with zero rows
     ((5, 5, 33), 17, (3, 3), 1, "valid", None),      # odd channels, pixel count not a multiple of 4
+    # inputs whose zero-point padded copy would exceed SPARSE_PADDED_MAX_BYTES: windows bounds-checked
+    ((26, 26, 8), 6, (3, 3), 1, "same", "relu"),     # whole window rows, partial rows copied word by word
+    ((40, 38, 3), 5, (3, 3), 2, "same", None),       # k_w * in_c odd: one tap at a time
 ]
 SPARSITIES = (0.5, 0.9, 0.97)
 
@@ -105,3 +108,24 @@ def test_conv2d_sparse_dilation(in_c, padding, tmp_path):
     tfl = prune_tflite(_dilated_conv_tflite((11, 10, in_c), 6, (3, 3), 2, padding, seed=in_c), 0.7)
     x = random_int8((11, 10, in_c), 12, seed=in_c)
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
+
+
+def test_sparse_conv_stream_layout():
+    """Per channel: bias2, n, (2w << 16) | 8 * tap for each non-zero weight in tap order, mult, rh, e."""
+    rng = np.random.default_rng(1)
+    rows = rng.integers(-128, 128, size=(5, 77)).astype(np.int8)
+    rows[rng.random(rows.shape) < 0.85] = 0
+    rows[2] = 0
+    req = rng.integers(-2**20, 2**20, size=(5, 4))
+    stream = layouts.sparse_conv_stream(rows, req).astype(np.int64)
+    pos = 0
+    for r, (b2, m, rh, e) in zip(rows.astype(np.int64), req):
+        nz = np.flatnonzero(r)
+        assert stream[pos] == b2 and stream[pos + 1] == len(nz)
+        ent = stream[pos + 2:pos + 2 + len(nz)]
+        np.testing.assert_array_equal(ent >> 16, 2 * r[nz])
+        np.testing.assert_array_equal(ent & 0xFFFF, 8 * nz)
+        np.testing.assert_array_equal(stream[pos + 2 + len(nz):pos + 5 + len(nz)], [m, rh, e])
+        pos += 5 + len(nz)
+    assert pos == len(stream)
+    assert layouts.sparse_conv_stream(np.ones((1, layouts.sparse_max_taps() + 1), np.int8), req[:1]) is None

@@ -66,6 +66,10 @@ CASES = [_random_case(s) for s in range(10)] + [
     ((11, 10, 3), (3, 3), (3, 3), "same", 1, None, 0.0),
     ((10, 11, 7), (4, 3), (1, 2), "same", 1, "relu", 0.0),
     ((12, 11, 6), (7, 7), (1, 1), "same", 1, None, 0.0),
+    # stride_w 2 on the generic path with pad_w 2 and 3 (the row build starts at an odd grid pair)
+    ((10, 13, 7), (5, 5), (2, 2), "same", 1, "relu", 0.0),
+    ((9, 15, 5), (7, 7), (2, 2), "same", 1, None, 0.0),
+    ((7, 9, 9), (3, 3), (2, 2), "same", 1, "relu6", 0.0),  # 3x3 stride 2, odd width, channels % 4 == 1
 ]
 
 
@@ -156,13 +160,13 @@ def test_depthwise_conv2d_clamped_activation(in_shape, kernel, strides, act, tmp
 
 
 def test_depthwise_conv2d_simd_declines_depth_multiplier(tmp_path):
-    """Depth multiplier 2: the simd variant is not proposed (the reference kernels run)."""
+    """Depth multiplier 2: the simd variant is not proposed (the reference or sparse kernels run)."""
     k = keras()
     model = k.Sequential([k.layers.Input((6, 7, 3)), k.layers.DepthwiseConv2D(3, depth_multiplier=2)])
     tfl = to_int8_tflite(model, seed=3)
     from sparsemcu.export.pipeline import Options, lower
     m = lower(tfl, Options(variant="simd"))
-    assert [c.variant for c in m.calls if c.op == "DEPTHWISE_CONV_2D"] in (["dense"], ["rle"])
+    assert [c.variant for c in m.calls if c.op == "DEPTHWISE_CONV_2D"] in (["dense"], ["rle"], ["sparse"])
 
 
 REQUANT_PROGRAM = r"""

@@ -16,7 +16,7 @@ from sparsemcu.tf import keras
 
 BOARDS = ["qemu_mps2_an500", "qemu_mps2_an386"]
 EXPORTS = {"speed": Options(optimize="speed"), "size": Options(optimize="size"),
-           "simd": Options(optimize="speed", variant="simd")}
+           "simd": Options(optimize="speed", variant="simd"), "sparse": Options(optimize="speed", variant="sparse")}
 
 
 def _model():
@@ -56,8 +56,8 @@ def test_variants_bit_exact_on_the_emulated_cores(tflite_bytes, board, export, t
     d = tmp_path / export
     rep = export_model(tflite_bytes, d, name=f"variants_{export}", options=EXPORTS[export])
     variants = {layer["variant"] for layer in rep["layers"]}
-    if export == "simd":
-        assert "simd" in variants, variants
+    if export in ("simd", "sparse"):
+        assert export in variants, variants
     run = deploy(d, board, limit=6, progress=False, profile=True)
     assert run["bit_exact"] is True and run["samples"] == 6
     measured = [la["measured"] for la in run["layers"] if la["kernel"] != "in-place"]

@@ -1,17 +1,19 @@
 """CONV_2D -> smcu_conv2d_s8_{dense,rle,simd,sparse} (per-channel int8, any kernel/stride/dilation/padding).
 
 Candidates: the scalar reference kernel with dense or run-length sparse int8 weights, and the
-16-bit SIMD kernel (im2col into planned scratch, int16 weights re-laid out offline, input zero
-point folded into the bias) where its one-step requantisation is exact for every channel, and
+16-bit SIMD kernel (im2col into planned scratch, one stream of doubled int16 weights and requantisation
+parameters laid out offline, input zero point folded into the bias: export/layouts.py conv_simd_stream)
+where its one-SMMLAR requantisation is exact for every channel (export/quant.py smmlar_requant_table), and
 there too the zero-skipping sparse kernel (same column idea and folded bias, only the non-zero
-weights, one packed word each: export/layouts.py sparse_tap_entries).
+weights, one packed word each, and the doubled accumulator's one-step requantisation per channel:
+export/layouts.py sparse_conv_stream).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import encoder, layouts
-from ..quant import activation_range, fused_requant_table, per_channel_multipliers
+from ..quant import activation_range, fused_requant_table, per_channel_multipliers, smmlar_requant_table
 from .base import PADDING_SAME, KernelCall, LoweringContext, nhwc, register, same_padding
 
 
@@ -105,22 +107,40 @@ def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
     calls = reference_candidates(ctx, "smcu_conv2d_s8", "smcu_conv2d_ref_params_t", common, rows, bias, mult, shift,
                                  pixels, features)
     requant = simd_requant(ctx, common, rows, bias, mult, shift)
-    if requant is not None:
-        weights = ctx.const("weights_simd", layouts.interleave_channel_pairs(layouts.sxtb16_words(rows)))
+    simd_table = smmlar_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
+    if simd_table is not None:
+        weights = ctx.const("stream_simd", layouts.conv_simd_stream(rows, simd_table))
         nonzeros = int(np.count_nonzero(rows))
         calls.append(KernelCall(
             node=ctx.node.index, op=ctx.node.op, kernel="smcu_conv2d_s8_simd", variant="simd",
             params_type="smcu_conv2d_simd_params_t",
-            fields={"c": common, "weights": weights.name, "requant": requant.name, "k_pad": k_pad},
-            inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[weights, requant],
+            fields={"c": common, "stream": weights.name, "k_pad": k_pad},
+            inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[weights],
             macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="simd-int16",
             weight_bytes=weights.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
-            scratch_bytes=4 * k_pad + (k_pad if in_c % 4 else 0), features=features))
-    if requant is not None:
-        sparse = sparse_candidate(ctx, common, sp, rows, requant, features)
-        if sparse is not None:
-            calls.append(sparse)
+            scratch_bytes=4 * k_pad + (k_pad + layouts.padded_length(k_w * in_c) if in_c % 4 else 0),
+            features={**features, **simd_work(sp, out_c, k_pad, common)}))
+    sparse = sparse_candidate(ctx, common, sp, rows, bias, mult, shift, features)
+    if sparse is not None:
+        calls.append(sparse)
     return calls
+
+
+def simd_work(sp: dict, out_c: int, k_pad: int, common: dict) -> dict[str, int]:
+    """What smcu_conv2d_s8_simd.c does per layer (cost-model features): per pixel pair and channel pair
+    a tile ("simd_tiles": bias, requantisation, stores, loop), its groups of 4 taps ("simd_tile_groups":
+    2 LDM + 8 SMLAD each) in passes of 4 ("simd_tile_passes"), an odd last channel's groups in C
+    ("simd_odd_groups", "simd_odd_outputs"), the im2col's window rows ("im2col_rows"; a 1x1 conv without
+    padding over in_c % 4 == 0 expands its input pixels directly: "simd_direct_pixels") and the clamp
+    pass of a narrower activation range ("clamp_outputs")."""
+    pixels = sp["out_h"] * sp["out_w"]
+    pp, pairs, groups = -(-pixels // 2), out_c // 2, k_pad // 4
+    narrow = common["act_min"] != -128 or common["act_max"] != 127
+    direct = sp["k_h"] == sp["k_w"] == 1 and sp["pad_h"] == sp["pad_w"] == 0 and common["in_c"] % 4 == 0
+    return {"simd_tiles": pp * pairs, "simd_tile_groups": pp * pairs * groups,
+            "simd_tile_passes": pp * pairs * -(-groups // 4), "simd_odd_groups": pp * (out_c % 2) * groups,
+            "simd_odd_outputs": pp * (out_c % 2), "im2col_rows": 0 if direct else pixels * sp["k_h"],
+            "simd_direct_pixels": pixels if direct else 0, "clamp_outputs": pixels * out_c if narrow else 0}
 
 
 def sparse_im2col_work(sp: dict, in_c: int, k: int) -> dict[str, int]:
@@ -128,16 +148,15 @@ def sparse_im2col_work(sp: dict, in_c: int, k: int) -> dict[str, int]:
     it gathers for 4 pixels at once 4 taps at a time ("sp_quad_taps") or one tap at a time
     ("sp_quad_byte_taps"), the contiguous segments those come in ("sp_segments"), the bytes of window
     rows partly outside the image it first pads with zero points (word by word where in_c is a
-    multiple of 4: "sp_pad_word_bytes", else "sp_pad_bytes"), and values it
-    gathers pixel by pixel ("sp_slot_taps"). With dil_w == 1 it takes whole window rows (4 taps at a
-    time if k_w * in_c is a multiple of 4), else single taps' channels where in_c is a multiple of 4,
-    else pixel by pixel."""
+    multiple of 4: "sp_pad_word_bytes", else "sp_pad_bytes"). With dil_w == 1 it takes whole window
+    rows (4 taps at a time if k_w * in_c is a multiple of 4), else single taps' channels (4 at a time
+    where in_c is a multiple of 4). Used where the windows are not read from the input or its padded
+    copy (sparse_padded_input)."""
     n = layouts.SPARSE_PIXELS
     n_pix = sp["out_h"] * sp["out_w"]
     pix = np.minimum(np.arange(0, -(-n_pix // n) * n), n_pix - 1)
     values = k * len(pix)
-    feats = {"sp_quad_taps": 0, "sp_quad_byte_taps": 0, "sp_segments": 0, "sp_pad_word_bytes": 0, "sp_pad_bytes": 0,
-             "sp_slot_taps": 0}
+    feats = {"sp_quad_taps": 0, "sp_quad_byte_taps": 0, "sp_segments": 0, "sp_pad_word_bytes": 0, "sp_pad_bytes": 0}
     if sp["dil_w"] == 1:
         row_len = sp["k_w"] * in_c
         x0 = (pix % sp["out_w"]) * sp["stride_w"] - sp["pad_w"]
@@ -149,20 +168,40 @@ def sparse_im2col_work(sp: dict, in_c: int, k: int) -> dict[str, int]:
         feats["sp_pad_word_bytes" if in_c % 4 == 0 else "sp_pad_bytes"] = int((rows_in * partial).sum()) * row_len
         feats["sp_quad_taps" if row_len % 4 == 0 else "sp_quad_byte_taps"] = values
         feats["sp_segments"] = sp["k_h"] * len(pix) // n
-    elif in_c % 4 == 0:
-        feats["sp_quad_taps"] = values
-        feats["sp_segments"] = sp["k_h"] * sp["k_w"] * len(pix) // n
     else:
-        feats["sp_slot_taps"] = values
+        feats["sp_quad_taps" if in_c % 4 == 0 else "sp_quad_byte_taps"] = values
+        feats["sp_segments"] = sp["k_h"] * sp["k_w"] * len(pix) // n
     return feats
 
 
-def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndarray, requant, features: dict
-                     ) -> KernelCall | None:
+SPARSE_PADDED_MAX_BYTES = 4096  # largest zero-point padded input copy the sparse kernel makes in scratch
+
+
+def sparse_padded_input(sp: dict, in_c: int) -> tuple[int, int]:
+    """(padded_row, padded_rows) of smcu_conv2d_sparse_params_t: with dil_w 1, the input itself where no
+    window leaves it (in_w * in_c, 0), else its zero-point padded copy where that is at most
+    SPARSE_PADDED_MAX_BYTES (row bytes, rows), else (0, 0)."""
+    if sp["dil_w"] != 1:
+        return 0, 0
+    w = max(sp["in_w"] + sp["pad_w"], (sp["out_w"] - 1) * sp["stride_w"] + sp["k_w"])
+    h = max(sp["in_h"] + sp["pad_h"], (sp["out_h"] - 1) * sp["stride_h"] + (sp["k_h"] - 1) * sp["dil_h"] + 1)
+    if sp["pad_h"] == 0 and sp["pad_w"] == 0 and w == sp["in_w"] and h == sp["in_h"]:
+        return sp["in_w"] * in_c, 0
+    if w * h * in_c <= SPARSE_PADDED_MAX_BYTES:
+        return w * in_c, h
+    return 0, 0
+
+
+def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndarray, bias, mult, shift,
+                     features: dict) -> KernelCall | None:
     """The zero-skipping kernel (smcu_conv2d_s8_sparse): per output channel only its non-zero weights,
-    one packed word each; None where an offset does not fit its 16-bit field."""
+    one packed word each, and the exact one-step requantisation of the doubled accumulator; None where
+    an offset does not fit its 16-bit field or that requantisation is not exact."""
+    from .depthwise_conv2d_sparse import doubled_requant
     out_c, k = rows.shape
-    stream = layouts.sparse_tap_entries(rows)
+    table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
+    req = None if table is None else doubled_requant(table, rows)
+    stream = None if req is None else layouts.sparse_conv_stream(rows, req)
     if stream is None:
         return None
     entries = ctx.const("entries_sparse", stream)
@@ -170,13 +209,24 @@ def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndar
     groups = -(-pixels // layouts.SPARSE_PIXELS)
     nonzeros = int(np.count_nonzero(rows))
     row_len = sp["k_w"] * common["in_c"]
+    full = common["act_min"] <= -128 and common["act_max"] >= 127
+    padded_row, padded_rows = sparse_padded_input(sp, common["in_c"])
+    if padded_row:
+        im2col = {"sp_quad_taps" if row_len % 4 == 0 else "sp_quad_byte_taps": k * groups * layouts.SPARSE_PIXELS,
+                  "sp_whole_segments": sp["k_h"] * groups,
+                  "sp_padded_bytes": padded_row * padded_rows + sp["in_h"] * sp["in_w"] * common["in_c"]
+                  if padded_rows else 0, "sp_padded_rows": sp["in_h"] if padded_rows else 0}
+    else:
+        im2col = sparse_im2col_work(sp, common["in_c"], k)
     return KernelCall(
         node=ctx.node.index, op=ctx.node.op, kernel="smcu_conv2d_s8_sparse", variant="sparse",
         params_type="smcu_conv2d_sparse_params_t",
-        fields={"c": common, "entries": entries.name, "requant": requant.name, "k": k},
-        inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[entries, requant],
+        fields={"c": common, "entries": entries.name, "k": k, "padded_row": padded_row, "padded_rows": padded_rows},
+        inputs=[ctx.node.inputs[0]], output=ctx.node.outputs[0], consts=[entries],
         macs=rows.size * pixels, nonzero_macs=nonzeros * pixels, weight_encoding="sparse-tap32",
         weight_bytes=entries.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
-        scratch_bytes=layouts.sparse_column_bytes(k) + (1 + layouts.SPARSE_PIXELS) * layouts.padded_length(row_len),
+        scratch_bytes=layouts.sparse_column_bytes(k) + (1 + layouts.SPARSE_PIXELS) * layouts.padded_length(row_len)
+        + layouts.SPARSE_PIXELS * out_c + padded_row * padded_rows,
         features={**features, "sp_groups": groups, "sp_entries_x_groups": nonzeros * groups,
-                  "sp_channel_groups": out_c * groups, **sparse_im2col_work(sp, common["in_c"], k)})
+                  "sp_channel_groups": out_c * groups, "sp_clamp_bytes": 0 if full else groups * 4 * out_c,
+                  "sp_tail_bytes": (pixels % 4) * out_c, **im2col})

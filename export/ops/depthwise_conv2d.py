@@ -16,6 +16,7 @@ import numpy as np
 from ..quant import fused_requant_table
 from .base import KernelCall, LoweringContext, nhwc, register
 from .conv2d import bias_values, multipliers, quant_fields, reference_candidates, spatial
+from .depthwise_conv2d_sparse import sparse_candidates
 
 
 # --- the simd variant's offline layouts (firmware_templates/kernels/smcu_depthwise_conv2d.h) ---
@@ -27,16 +28,23 @@ def _pack_lanes(lane0, lane1) -> np.ndarray:
 
 
 def simd_geometry(k_h: int, k_w: int, stride_w: int, dil_w: int, dil_h: int, full_range: bool = True) -> dict:
-    """The simd kernel's path, words per (pair, channel) and ring slots: a pair of output pixels reads,
-    per kernel row, n_w words (halfword h = input column 2j * stride_w - pad_w + h; x0's taps are
-    halfwords kx * dil_w, x1's stride_w + kx * dil_w). The ring holds the (k_h - 1) * dil_h + 1 input
-    rows one output row spans. The 3x3 paths (1, 2) saturate to int8 only: they need an activation
-    range that is the whole int8 range (what RELU / RELU6 / none give when the output zero point is
-    -128); anything else takes the generic path 0."""
+    """The simd kernel's path, words per (pair, channel), ring slots and slot interleave: a pair of
+    output pixels reads, per kernel row, n_w words (halfword h = input column 2j * stride_w - pad_w + h;
+    x0's taps are halfwords kx * dil_w, x1's stride_w + kx * dil_w). The ring holds the
+    (k_h - 1) * dil_h + 1 input rows one output row spans. A slot keeps one word per grid pair and
+    channel, q = 2 grid pairs interleaved per channel for stride_w 2 (else 1). The 3x3 paths (1, 2)
+    saturate to int8 only: they need an activation range that is the whole int8 range (what RELU /
+    RELU6 / none give when the output zero point is -128); anything else takes the generic path 0."""
     n_w = ((k_w - 1) * dil_w + 1 + stride_w + 1) // 2
     fixed = (k_h, k_w, dil_w) == (3, 3, 1) and stride_w in (1, 2) and full_range
     path = stride_w if fixed else 0
-    return {"path": path, "n_w": n_w, "ring": (k_h - 1) * dil_h + 1}
+    return {"path": path, "n_w": n_w, "ring": (k_h - 1) * dil_h + 1, "q": 2 if stride_w == 2 else 1}
+
+
+def simd_slot_words(out_w: int, ch: int, stride_w: int, geo: dict) -> int:
+    """Words of one ring slot: the grid pairs (pairs - 1) * stride_w + n_w, rounded up to q, per channel."""
+    grid = ((out_w + 1) // 2 - 1) * stride_w + geo["n_w"]
+    return -(-grid // geo["q"]) * geo["q"] * ch
 
 
 def simd_weights(rows: np.ndarray, k_h: int, k_w: int, stride_w: int, dil_w: int, geo: dict) -> np.ndarray:
@@ -44,10 +52,8 @@ def simd_weights(rows: np.ndarray, k_h: int, k_w: int, stride_w: int, dil_w: int
     kernel's path (smcu_depthwise_conv2d.h), every weight doubled (2w fits int16)."""
     w = np.asarray(rows, np.int64).reshape(-1, k_h, k_w) * 2
     ch = w.shape[0]
-    if geo["path"] == 1:  # (w0, w1), (w1, w2)
-        return np.stack([_pack_lanes(w[..., 0], w[..., 1]), _pack_lanes(w[..., 1], w[..., 2])], -1).reshape(ch, -1)
-    if geo["path"] == 2:  # (w0, w1), (w2, 0)
-        return np.stack([_pack_lanes(w[..., 0], w[..., 1]), _pack_lanes(w[..., 2], 0)], -1).reshape(ch, -1)
+    if geo["path"]:  # u = (w0, w1), v = (w2, w1) on both 3x3 paths
+        return np.stack([_pack_lanes(w[..., 0], w[..., 1]), _pack_lanes(w[..., 2], w[..., 1])], -1).reshape(ch, -1)
     n_h = 2 * geo["n_w"]
     xa = np.zeros((ch, k_h, n_h), np.int64)
     xb = np.zeros((ch, k_h, n_h), np.int64)
@@ -87,68 +93,30 @@ def simd_requant_reference(acc: int, row) -> int:
     return (t - (1 if acc2 < 0 else 0)) >> e
 
 
-def _expansion_plan(c: dict, geo: dict, pairs: int, init: bool = False) -> list[tuple[int, int]]:
-    """The expansion calls one row build makes (smcu_depthwise_conv2d_s8_simd.c expand_row_fixed /
-    expand_row): per call (column pairs read, stores per 4-channel group)."""
-    in_w, pad_w, s, nw, path = c["in_w"], c["pad_w"], c["stride_w"], geo["n_w"], geo["path"]
-    if path and not init:
-        grid = 2 * pairs + 1 if path == 2 else pairs + 1
-        g, g_end, plan = pad_w >> 1, min(grid, (in_w + pad_w + 1) >> 1), []
-        while g < g_end:
-            if path == 2 and not g & 1 and g >> 1 < pairs and g + 1 < g_end:
-                plan.append((2, 8))
-                g += 2
-                continue
-            if path == 1 and 0 < g and g + 1 < pairs and g + 1 < g_end:
-                plan.append((2, 12))
-                g += 2
-                continue
-            if path == 2:
-                targets = 1 if g & 1 else int(g >> 1 < pairs) + int(g >> 1 > 0)
-            else:
-                targets = int(g < pairs) + int(g > 0)
-            plan.append((1, 4 * targets))
-            g += 1
-        return plan
-    plan = []
-    for g in range((pairs - 1) * s + nw):
-        ca = 2 * g - pad_w
-        if (ca + 1 < 0 or ca >= in_w) != init:
-            continue
-        j = 0 if g - nw + 1 <= 0 else (g - nw + s) // s
-        j_end = min(g // s, pairs - 1)
-        while j <= j_end:
-            plan.append((1, 4 * min(2, j_end - j + 1)))
-            j += 2
-    return plan
-
-
 def simd_cost_features(c: dict, geo: dict) -> dict:
     """What the simd kernel's instruction count depends on, counted the way the kernel runs (cost model
-    features): channel iterations of the 3x3 passes (pairs, single last pixels), word steps and row
-    steps of the generic pass, row builds and their expansion work, and per-row / per-pair overheads."""
+    features): channel iterations of the 3x3 passes (pairs, single last pixels), channel iterations and
+    word steps of the generic pass, row builds and their expansion work (grid pairs, 4-channel groups,
+    channel tails), and per-row / per-pair / per-kernel-row overheads."""
     out_h, out_w, ch, k_h, nw, ring = c["out_h"], c["out_w"], c["in_c"], c["k_h"], geo["n_w"], geo["ring"]
     pairs, two, one = (out_w + 1) // 2, out_w // 2, out_w % 2
-    f = {"out_rows": out_h, "out_pairs": out_h * pairs, "dw_zrow": ch}
+    f = {"out_rows": out_h, "out_pairs": out_h * pairs, "dw_zrow": ch, "dw_row_steps": out_h * k_h * nw}
     if geo["path"]:
         f.update(dw_pair_iters=out_h * two * ch, dw_single_iters=out_h * one * ch)
     else:
-        f.update(dw_gen_iters=out_h * pairs * ch, dw_gen_rows=out_h * pairs * ch * k_h,
-                 dw_gen_pair_words=out_h * two * ch * k_h * nw, dw_gen_single_words=out_h * one * ch * k_h * nw,
-                 dw_gen_loop_words=0 if nw in (3, 4) else out_h * pairs * ch * k_h * nw)
-    tags, builds = [None] * ring, 0
+        f.update(dw_gen_iters=out_h * pairs * ch, dw_gen_words=out_h * pairs * ch * k_h * nw)
+    tags, builds = [-1] * ring, 0  # every slot starts as an all-zero-point (outside) row
     for oy in range(out_h):
         for ky in range(k_h):
             a = oy * c["stride_h"] - c["pad_h"] + ky * c["dil_h"]
             tag = a if 0 <= a < c["in_h"] else -1
             if tags[a % ring] != tag:
                 tags[a % ring], builds = tag, builds + 1
-    plan = [(builds, p) for p in _expansion_plan(c, geo, pairs)]
-    plan += [(ring, p) for p in _expansion_plan(c, geo, pairs, init=True)]
-    f.update(dw_builds=builds, dw_exp_calls=sum(n for n, _ in plan),
-             dw_exp_groups=sum(n * cols * (ch // 4) for n, (cols, _) in plan),
-             dw_exp_stores=sum(n * st * (ch // 4) for n, (_, st) in plan),
-             dw_exp_tail=sum(n * (ch % 4) * (st // 4 + cols) for n, (cols, st) in plan))
+    q, grid = geo["q"], (pairs - 1) * c["stride_w"] + nw
+    g0, g1 = c["pad_w"] >> 1, min(grid, (c["in_w"] + c["pad_w"] + 1) >> 1)
+    span = max(0, -(-(g1 - (g0 & -q)) // q) * q)  # grid pairs one row build walks (q at a time)
+    cols = builds * span + ring * -(-grid // q) * q  # and the all-zero-point fill of every slot
+    f.update(dw_builds=builds + ring, dw_exp_cols=cols, dw_exp_groups=cols * (ch // 4), dw_exp_tail=cols * (ch % 4))
     return f
 
 
@@ -170,8 +138,8 @@ def simd_candidate(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, m
     words = simd_weights(rows, k_h, k_w, common["stride_w"], common["dil_w"], geo)
     stream = np.concatenate([requant[:, :1], words, requant[:, 1:]], axis=1).astype(np.int32)
     weights = ctx.const("weights_simd", stream.reshape(-1))
-    pairs = (common["out_w"] + 1) // 2
-    scratch = 4 * (geo["ring"] + k_h * (1 + geo["n_w"]) + (ch + 3) // 4 + geo["ring"] * pairs * ch * geo["n_w"])
+    slot = simd_slot_words(common["out_w"], ch, common["stride_w"], geo)
+    scratch = 4 * (geo["ring"] + k_h * geo["n_w"] + (ch + 3) // 4 + geo["ring"] * slot)
     nonzeros = int(np.count_nonzero(rows))
     pixels = common["out_h"] * common["out_w"]
     feats = {**features, **simd_cost_features(common, geo)}
@@ -216,4 +184,5 @@ def lower_depthwise_conv2d(ctx: LoweringContext) -> list[KernelCall]:
     calls = reference_candidates(ctx, "smcu_depthwise_conv2d_s8", "smcu_depthwise_conv2d_ref_params_t", common, rows,
                                  bias, mult, shift, pixels, features)
     simd = simd_candidate(ctx, common, rows, bias, mult, shift, features)
+    calls += sparse_candidates(ctx, common, rows, bias, mult, shift, features)
     return calls + ([simd] if simd is not None else [])

@@ -38,36 +38,48 @@ typedef struct {
 /* simd */
 typedef struct {
   smcu_conv2d_params_t c;
-  /* int16 pairs, per channel k_pad weights in (ky, kx, ic) order, zero-padded to k_pad; each group
-   * of 4 weights is two words (w0 | w2 << 16), (w1 | w3 << 16): the lane order SXTB16 gives the
-   * input. Pairs of channels are interleaved group by group: (oc, g0), (oc + 1, g0), (oc, g1), ...;
-   * an odd last channel follows alone. */
-  const int32_t *weights;
-  const smcu_requant_t *requant; /* [out_c], the input zero point folded into the bias */
-  int32_t k_pad;                 /* k_h * k_w * in_c rounded up to a multiple of 4 */
+  /* One int32 stream walked front to back (export/layouts.py conv_simd_stream). Weights are doubled
+   * int16 pairs (the accumulator holds 2 * acc, smcu_requant_smmlar), per channel k_pad of them in
+   * (ky, kx, ic) order, zero-padded to k_pad; each group of 4 weights is two words (w0 | w2 << 16),
+   * (w1 | w3 << 16): the lane order SXTB16 gives the input. Per pair of channels (c, d):
+   *   2b_c, 2b_c, 2b_d, 2b_d              doubled bias' (input zero point folded in), once per pixel
+   *   c's g0 words, d's g0 words, c's g1 words, ...               4 words per group of 4 taps
+   *   m_c, round_hi_c, shift_c, m_d, round_hi_d, shift_d          (export/quant.py smmlar_requant_table)
+   * then an odd last channel: 2b, its 2 words per group, m, round_hi, shift. */
+  const int32_t *stream;
+  int32_t k_pad; /* k_h * k_w * in_c rounded up to a multiple of 4 */
 } smcu_conv2d_simd_params_t;
 
 /* Scratch bytes of the simd variant: two im2col columns of k_pad int16, and when in_c % 4 != 0 a
- * k_pad-byte staging area (export/ops/conv2d.py sizes it). */
+ * k_pad-byte staging area and a window row (k_w * in_c bytes, rounded up to a word) of input zero
+ * points (export/ops/conv2d.py sizes it). */
 
 /* sparse: zero-skipping, cost proportional to the non-zero weights. Per group of 4 output pixels an
  * im2col column of int16 (input zero point where the window leaves the image, which the folded
  * bias cancels): tap t is the two words col[2t] = (p0 | p1 << 16), col[2t + 1] = (p2 | p3 << 16).
- * Then per output channel a stream of its non-zero weights only, one word each:
- *   entry = (weight << 16) | (8 * tap)      (int16 weight in the top lane, byte offset of the tap)
- * so one load gives both; each entry is one LDRD of the 4 pixels' values and 4 multiply-adds.
- * Per channel the stream is its entry count n, then its n entries (tap order). K <= 8192. */
+ * Then per output channel one stream: bias2, n, its n non-zero weights (tap order), one word each,
+ *   entry = (2 * weight << 16) | (8 * tap)  (int16 doubled weight in the top lane, byte offset of the tap)
+ * and its requantisation mult, rh, e (export/layouts.py sparse_conv_stream). Each entry is one LDRD
+ * of the 4 pixels' values and 4 multiply-adds into the doubled accumulator acc2 = bias2 + sum(x * 2w)
+ * (bias2 = 2 * (bias + input_offset * sum(weights)): the input zero point folded in), requantised
+ * exactly in one step: out = clamp((SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e, act_min, act_max).
+ * K <= 8192. */
 typedef struct {
   smcu_conv2d_params_t c;
-  const int32_t *entries;        /* per channel: n, then n entries (export/layouts.py sparse_tap_entries) */
-  const smcu_requant_t *requant; /* [out_c], the input zero point folded into the bias */
-  int32_t k;                     /* taps: k_h * k_w * in_c */
+  const int32_t *entries; /* per channel: bias2, n, n entries, mult, rh, e */
+  int32_t k;              /* taps: k_h * k_w * in_c */
+  /* dil_w 1 and every window inside the input (no padding): padded_row = in_w * in_c, padded_rows = 0,
+   * the windows are read from the input; else where the input is small, a zero-point padded copy of it
+   * in scratch, padded_rows rows of padded_row bytes (input pixel (y, x) at row y + pad_h, column
+   * x + pad_w); else both 0 (bounds handled per window row) */
+  int32_t padded_row, padded_rows;
 } smcu_conv2d_sparse_params_t;
 
 /* Scratch bytes of the sparse variant: the column (8 bytes per tap, k rounded up to a multiple of
- * 4), one window row of input zero points and 4 zero-padded window rows (k_w * in_c bytes rounded
- * up to a word, each). */
-#define SMCU_CONV2D_SPARSE_SCRATCH_BYTES(k, row_len) (8 * (((k) + 3) & ~3) + 5 * (((row_len) + 3) & ~3))
+ * 4), one window row of input zero points, 4 zero-padded window rows (k_w * in_c bytes rounded
+ * up to a word, each), the last pixel group's outputs (4 * out_c bytes) and the padded input copy. */
+#define SMCU_CONV2D_SPARSE_SCRATCH_BYTES(k, row_len, out_c, padded_row, padded_rows) \
+  (8 * (((k) + 3) & ~3) + 5 * (((row_len) + 3) & ~3) + 4 * (out_c) + (padded_row) * (padded_rows))
 
 void smcu_conv2d_s8_dense(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_conv2d_s8_rle(const smcu_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);

@@ -4,15 +4,21 @@
  * leaves the image, which the folded bias cancels: no bounds checks in the MAC loop): tap t is the
  * words col[2t] = (p0 | p1 << 16) and col[2t + 1] = (p2 | p3 << 16), built for the 4 pixels at
  * once, 4 taps at a time (4 word loads, SXTB16, PKHBT / PKHTB) where the window's contiguous input
- * bytes come in multiples of 4, else tap by tap (a window row partly outside the image is first
- * copied with zero points); pixel by pixel only for dil_w != 1 with in_c not a multiple of 4. Then
- * per output channel its non-zero weights only, one
- * word each, (weight << 16) | (8 * tap) (export/layouts.py sparse_tap_entries): one LDRD per two
+ * bytes come in multiples of 4, else tap by tap. With dil_w == 1 the windows are read whole, row by
+ * row: from the input itself where no window leaves it, else from a zero-point padded copy of the
+ * input in scratch where that is small (padded_rows), else with the rows partly outside the image
+ * first copied with zero points; with dil_w != 1 one tap's channels at a time.
+ *
+ * Then per output channel one stream (export/layouts.py sparse_conv_stream): bias2, n, its non-zero
+ * weights only, one word each, (2 * weight << 16) | (8 * tap), then mult, rh, e. One LDRD per two
  * entries, UXTAH for the tap's address, one LDRD of the 4 pixels' values and SMLABT / SMLATT by the
- * weight in the entry's top lane: ~7 instructions per 4 MACs. The 4 x 4 int8 results of 4
- * channels are clamped to the activation range 4 at a time (SSUB8 / SEL) and stored one word per
- * pixel. A group past the last pixel repeats the last pixel (its outputs are written twice,
- * identically). Any kernel size, stride, dilation and padding; K <= 8192. */
+ * doubled weight in the entry's top lane: ~6.5 instructions per 4 MACs. Per channel and group ~30
+ * more: the count and its dispatch, and per output the exact one-step requantisation of the doubled
+ * accumulator, SMMLAR, the sign correction, ASR, SSAT, and STRB straight into the output (the 4
+ * pixels' rows are out_c bytes apart). Where the activation range is not all of int8 the group's
+ * outputs are then clamped 4 at a time (SSUB8 / SEL). The last group, when the pixels do not fill it,
+ * repeats the last pixel and is written through scratch. Any kernel size, stride, dilation and
+ * padding; K <= 8192. */
 #include <string.h>
 
 #include "smcu_conv2d.h"
@@ -20,56 +26,6 @@
 #include "smcu_simd.h"
 
 /* ---- im2col ---- */
-static inline void store16(uint8_t *d, int32_t v) {
-  const int16_t h = (int16_t)v;
-  memcpy(d, &h, 2);
-}
-
-static void fill16(uint8_t *d, int32_t n, int32_t v) {
-  for (; n >= 2; n -= 2, d += 16) {
-    store16(d, v);
-    store16(d + 8, v);
-  }
-  if (n) {
-    store16(d, v);
-  }
-}
-
-static void copy16(uint8_t *d, const int8_t *src, int32_t n) {
-  for (; n >= 2; n -= 2, d += 16, src += 2) {
-    store16(d, src[0]);
-    store16(d + 8, src[1]);
-  }
-  if (n) {
-    store16(d, src[0]);
-  }
-}
-
-/* One pixel into slot 0..3 (halfword 4t + slot) of every tap t, tap by tap: any shape (used where
- * dil_w != 1 and in_c is not a multiple of 4). */
-static void im2col_slot(const smcu_conv2d_params_t *c, const int8_t *input, int32_t pix, int32_t slot,
-                        int32_t *col) {
-  const int32_t zp = -c->input_offset;
-  const int32_t in_c = c->in_c;
-  const int32_t oy = pix / c->out_w, ox = pix - oy * c->out_w;
-  const int32_t in_y0 = oy * c->stride_h - c->pad_h;
-  const int32_t in_x0 = ox * c->stride_w - c->pad_w;
-  uint8_t *d = (uint8_t *)col + 2 * slot;
-  for (int32_t ky = 0; ky < c->k_h; ++ky) {
-    const int32_t in_y = in_y0 + ky * c->dil_h;
-    const int32_t y_in = in_y >= 0 && in_y < c->in_h;
-    const int8_t *row = input + in_y * c->in_w * in_c;
-    for (int32_t kx = 0; kx < c->k_w; ++kx, d += 8 * in_c) {
-      const int32_t in_x = in_x0 + kx * c->dil_w;
-      if (y_in && in_x >= 0 && in_x < c->in_w) {
-        copy16(d, row + in_x * in_c, in_c);
-      } else {
-        fill16(d, in_c, zp);
-      }
-    }
-  }
-}
-
 /* 4 taps of the 4 pixels, bytes s0..s3[4i .. 4i + 3], into taps 4i .. 4i + 3 of the column. */
 #define QUAD_STEP(i)                                                                  \
   do {                                                                                \
@@ -90,11 +46,34 @@ static void im2col_slot(const smcu_conv2d_params_t *c, const int8_t *input, int3
     t_[7] = smcu_pack_hi_hi(c13, d13);                                                          \
   } while (0)
 
-/* The 4 pixels px[0..3] in segments of contiguous bytes: whole window rows (dil_w == 1; a row
- * partly left or right of the image is first copied with input zero points into the pixel's
- * `pad_rows` buffer) or else single taps' channels (in_c a multiple of 4); 4 taps at a time where
- * segments are multiples of 4 taps, else one tap (4 byte loads) at a time. Segments outside the
- * image read `zrow` (input zero points, k_w * in_c >= in_c bytes). */
+/* n contiguous taps of the 4 pixels (bytes s[0..3][0 .. n - 1]) into the column at col: 4 taps at a
+ * time where n is a multiple of 4, else one at a time. Returns the column's next free word. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int32_t *gather(const int8_t *const *src, int32_t n, int32_t *col) {
+  const int8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
+  if (n & 3) {
+    for (; n > 0; --n, col += 2) {
+      const int32_t a = *s0++, b = *s1++;
+      const int32_t c_ = *s2++, d_ = *s3++;
+      col[0] = smcu_pack16(a, b);
+      col[1] = smcu_pack16(c_, d_);
+    }
+    return col;
+  }
+  for (n >>= 2; n > 0; --n, s0 += 4, s1 += 4, s2 += 4, s3 += 4, col += 8) {
+    QUAD_STEP(0);
+  }
+  return col;
+}
+
+/* The 4 pixels px[0..3] in segments of contiguous bytes, with bounds checks (inputs too large for
+ * the padded copy, or dil_w != 1): whole window rows (dil_w == 1; a row partly left or right of the
+ * image is first copied with input zero points into the pixel's `pad_rows` buffer) or else single
+ * taps' channels; 4 taps at a time where segments are multiples of 4 taps, else one tap (4 byte
+ * loads) at a time. Segments outside the image read `zrow` (input zero points, k_w * in_c >= in_c
+ * bytes). */
 static void im2col_quad(const smcu_conv2d_params_t *c, const int8_t *input, const int32_t *px, int32_t *col,
                         const int8_t *zrow, int8_t *pad_rows, int32_t whole_rows) {
   const int32_t in_c = c->in_c;
@@ -113,8 +92,6 @@ static void im2col_quad(const smcu_conv2d_params_t *c, const int8_t *input, cons
   }
   const int32_t segs = whole_rows ? 1 : c->k_w;
   const int32_t seg_len = whole_rows ? row_len : in_c;
-  const int32_t bytes = seg_len & 3; /* not a multiple of 4 taps: one tap at a time */
-  const int32_t steps = seg_len >> 2;
   const int8_t zp = (int8_t)(-c->input_offset);
   const int32_t zp4 = (int32_t)(0x01010101u * (uint8_t)zp);
   for (int32_t ky = 0; ky < c->k_h; ++ky) {
@@ -156,20 +133,30 @@ static void im2col_quad(const smcu_conv2d_params_t *c, const int8_t *input, cons
           src[s] = t;
         }
       }
-      const int8_t *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3];
-      if (bytes) {
-        for (int32_t n = seg_len; n > 0; --n, col += 2) {
-          const int32_t a = *s0++, b = *s1++;
-          const int32_t c_ = *s2++, d_ = *s3++;
-          col[0] = smcu_pack16(a, b);
-          col[1] = smcu_pack16(c_, d_);
-        }
-        continue;
-      }
-      for (int32_t n = steps; n > 0; --n, s0 += 4, s1 += 4, s2 += 4, s3 += 4, col += 8) {
-        QUAD_STEP(0);
-      }
+      col = gather(src, seg_len, col);
     }
+  }
+}
+
+/* The 4 pixels px[0..3] from an image whose rows are `prow` bytes apart and that holds every window
+ * whole (the zero-point padded copy of the input, or the input itself where no window leaves it):
+ * whole window rows, no bounds checks. */
+static void im2col_padded(const smcu_conv2d_params_t *c, const int8_t *img, int32_t prow, const int32_t *px,
+                          int32_t *col) {
+  const int32_t in_c = c->in_c;
+  const int32_t row_len = c->k_w * in_c;
+  const int32_t step = c->dil_h * prow;
+  const int8_t *b[4];
+  for (int32_t s = 0; s < 4; ++s) {
+    const int32_t oy = px[s] / c->out_w;
+    b[s] = img + oy * c->stride_h * prow + (px[s] - oy * c->out_w) * c->stride_w * in_c;
+  }
+  for (int32_t ky = c->k_h; ky > 0; --ky) {
+    col = gather(b, row_len, col);
+    b[0] += step;
+    b[1] += step;
+    b[2] += step;
+    b[3] += step;
   }
 }
 
@@ -206,75 +193,51 @@ static void im2col_quad(const smcu_conv2d_params_t *c, const int8_t *input, cons
     SPARSE_STEP(e1);           \
   } while (0)
 
-/* The requantised output before the activation clamp, saturated to int8: smcu_requant_fused's
- * one-step form (smcu_simd.h), here as  (hi:lo) = round (one LDRD from the table row q),
- * += acc * mult, += (acc < 0) * -2^31 (two SMLAL), out = hi >> shift: the 4 pixels of a channel
- * then share only the row pointer, the multiplier, the shift and -2^31 in registers. */
-static inline int32_t requant8(int32_t acc, const smcu_requant_t *q, int32_t mult, int32_t shift) {
+/* (acc * 2^32 + a * b + 2^31) >> 32, wrapping: SMMLAR. */
+static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
 #if SMCU_HAVE_DSP
-  uint32_t lo, neg;
-  int32_t hi;
-  __asm__("ldrd %0, %1, [%3, #8]\n\t"
-          "smlal %0, %1, %4, %5\n\t"
-          "lsr %2, %4, #31\n\t"
-          "smlal %0, %1, %2, %6"
-          : "=&r"(lo), "=&r"(hi), "=&r"(neg)
-          : "r"(q), "r"(acc), "r"(mult), "r"(INT32_MIN), "m"(q->round_lo), "m"(q->round_hi));
-  return smcu_ssat8(hi >> shift);
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
 #else
-  return smcu_ssat8(smcu_requant_fused(acc, mult, q->round_lo, q->round_hi, shift));
+  const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + (UINT64_C(1) << 31);
+  return (int32_t)(uint32_t)(v >> 32);
 #endif
 }
 
-/* Every output channel of the 4 pixels whose column is `col`, into the output rows o[0..3] (kept out
- * of line: its registers are then allocated for its own loops alone). */
+/* The doubled accumulator requantised and saturated to int8 (SMMLAR, SUB, ASR, SSAT). */
+#define REQUANT(acc2) smcu_ssat8((smmlar((acc2), mult, rh) - (int32_t)((uint32_t)(acc2) >> 31)) >> e)
+
+/* Every output channel of the 4 pixels whose column is `col`: channel oc of pixel s at o[s * out_c + oc]
+ * (kept out of line: its registers are then allocated for its own loops alone). */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void channels(const smcu_conv2d_sparse_params_t *p, const int32_t *col, int8_t *const *o) {
-  const int32_t out_c = p->c.out_c;
-  /* the activation range in every byte lane */
-  const int32_t act_min4 = (int32_t)(0x01010101u * (uint8_t)p->c.act_min);
-  const int32_t act_max4 = (int32_t)(0x01010101u * (uint8_t)p->c.act_max);
-  const int32_t *wp = p->entries;
-  const smcu_requant_t *q = p->requant;
-  for (int32_t oc = 0; oc < out_c; oc += 4) {
-    /* 4 channels x 4 pixels of int8 results, transposed: word s = pixel s, byte j = channel oc + j */
-    int32_t res[4];
-    uint8_t *rb = (uint8_t *)res;
-    const int32_t nb = out_c - oc < 4 ? out_c - oc : 4;
-    for (int32_t j = 0; j < nb; ++j, ++q, ++rb) {
-      int32_t a0 = q->bias, a1 = a0, a2 = a0, a3 = a0;
-      const int32_t n = *wp++;
-      const int32_t *const end = wp + n;
-      if (n & 1) {
-        const int32_t e = *wp++;
-        SPARSE_STEP(e);
-      }
-      if (n & 2) {
-        SPARSE_PAIR();
-      }
-      while (wp != end) {
-        SPARSE_PAIR();
-        SPARSE_PAIR();
-      }
-      const int32_t mult = q->mult, sh = q->shift;
-      rb[0] = (uint8_t)requant8(a0, q, mult, sh);
-      rb[4] = (uint8_t)requant8(a1, q, mult, sh);
-      rb[8] = (uint8_t)requant8(a2, q, mult, sh);
-      rb[12] = (uint8_t)requant8(a3, q, mult, sh);
+static void channels(const int32_t *wp, int32_t out_c, const int32_t *col, int8_t *o) {
+  const int32_t step = out_c;
+  for (int8_t *const o_end = o + out_c; o != o_end; ++o) {
+    int32_t a0 = *wp++;
+    int32_t a1 = a0, a2 = a0, a3 = a0;
+    const int32_t n = *wp++;
+    const int32_t *const end = wp + n;
+    if (n & 1) {
+      const int32_t e = *wp++;
+      SPARSE_STEP(e);
     }
-    if (nb == 4) {
-      smcu_write_s32(o[0] + oc, smcu_min_s8x4(smcu_max_s8x4(res[0], act_min4), act_max4));
-      smcu_write_s32(o[1] + oc, smcu_min_s8x4(smcu_max_s8x4(res[1], act_min4), act_max4));
-      smcu_write_s32(o[2] + oc, smcu_min_s8x4(smcu_max_s8x4(res[2], act_min4), act_max4));
-      smcu_write_s32(o[3] + oc, smcu_min_s8x4(smcu_max_s8x4(res[3], act_min4), act_max4));
-    } else { /* the last 1..3 channels */
-      for (int32_t s = 0; s < 4; ++s) {
-        const int32_t v = smcu_min_s8x4(smcu_max_s8x4(res[s], act_min4), act_max4);
-        memcpy(o[s] + oc, &v, (size_t)nb); /* little endian: byte j = channel oc + j */
-      }
+    if (n & 2) {
+      SPARSE_PAIR();
     }
+    while (wp != end) {
+      SPARSE_PAIR();
+      SPARSE_PAIR();
+    }
+    const int32_t mult = wp[0], rh = wp[1], e = wp[2];
+    wp += 3;
+    o[0] = (int8_t)REQUANT(a0);
+    o[step] = (int8_t)REQUANT(a1);
+    int8_t *const o2 = o + 2 * step;
+    o2[0] = (int8_t)REQUANT(a2);
+    o2[step] = (int8_t)REQUANT(a3);
   }
 }
 
@@ -286,11 +249,23 @@ void smcu_conv2d_s8_sparse(const smcu_conv2d_sparse_params_t *p, const int8_t *i
   const int32_t col_words = 2 * ((p->k + 3) & ~3);
   int8_t *const zrow = (int8_t *)(col + col_words);
   int8_t *const pad_rows = zrow + ((row_len + 3) & ~3); /* 4 padded window rows (rows_fast) */
-  const int32_t rows_fast = c->dil_w == 1;      /* whole window rows (4 taps at a time if k_w * in_c allows) */
-  const int32_t taps_fast = (c->in_c & 3) == 0; /* one tap's channels, 4 at a time */
+  int8_t *const tail = pad_rows + 4 * ((row_len + 3) & ~3); /* the last group's outputs (4 x out_c) */
+  const int32_t rows_fast = c->dil_w == 1; /* whole window rows, else one tap's channels at a time */
   const int32_t n_pix = c->out_h * c->out_w;
   const int32_t out_c = c->out_c;
-  if (rows_fast || taps_fast) {
+  const int32_t full = c->act_min <= SMCU_INT8_MIN && c->act_max >= SMCU_INT8_MAX;
+  /* the activation range in every byte lane */
+  const uint32_t act_min4 = 0x01010101u * (uint8_t)c->act_min, act_max4 = 0x01010101u * (uint8_t)c->act_max;
+  const int8_t *img = input; /* windows read whole from img where padded_row != 0 */
+  if (p->padded_rows) {      /* from a zero-point padded copy of the input */
+    int8_t *const copy = tail + 4 * out_c;
+    const int32_t in_row = c->in_w * c->in_c;
+    memset(copy, (uint8_t)(-c->input_offset), (size_t)(p->padded_rows * p->padded_row));
+    for (int32_t y = 0; y < c->in_h; ++y) {
+      memcpy(copy + (y + c->pad_h) * p->padded_row + c->pad_w * c->in_c, input + y * in_row, (size_t)in_row);
+    }
+    img = copy;
+  } else if (!p->padded_row) {
     memset(zrow, (uint8_t)(-c->input_offset), (size_t)row_len);
   }
   for (int32_t pix = 0; pix < n_pix; pix += 4) {
@@ -298,17 +273,22 @@ void smcu_conv2d_s8_sparse(const smcu_conv2d_sparse_params_t *p, const int8_t *i
     for (int32_t s = 0; s < 4; ++s) {
       px[s] = pix + s < n_pix ? pix + s : n_pix - 1;
     }
-    if (rows_fast) {
-      im2col_quad(c, input, px, col, zrow, pad_rows, 1);
-    } else if (taps_fast) {
-      im2col_quad(c, input, px, col, zrow, pad_rows, 0);
+    if (p->padded_row) {
+      im2col_padded(c, img, p->padded_row, px, col);
     } else {
-      for (int32_t s = 0; s < 4; ++s) {
-        im2col_slot(c, input, px[s], s, col);
+      im2col_quad(c, input, px, col, zrow, pad_rows, rows_fast);
+    }
+    const int32_t last = n_pix - pix < 4;
+    int8_t *const o = last ? tail : output + pix * out_c;
+    channels(p->entries, out_c, col, o);
+    if (!full) { /* the 4 pixels' outputs (4 * out_c bytes) clamped 4 at a time */
+      for (int32_t i = 0; i < 4 * out_c; i += 4) {
+        const uint32_t v = smcu_max_s8x4((uint32_t)smcu_read_s32(o + i), act_min4);
+        smcu_write_s32(o + i, (int32_t)smcu_min_s8x4(v, act_max4));
       }
     }
-    int8_t *const o[4] = {output + px[0] * out_c, output + px[1] * out_c, output + px[2] * out_c,
-                          output + px[3] * out_c};
-    channels(p, col, o);
+    if (last) {
+      memcpy(output + pix * out_c, tail, (size_t)((n_pix - pix) * out_c));
+    }
   }
 }

@@ -5,9 +5,10 @@
  *   dense  scalar reference (the oracle the others are tested against), int8 weights
  *   rle    scalar, run-length sparse weights
  *   simd   16-bit SIMD (SMLAD on Cortex-M4/M7, portable C elsewhere), depth multiplier 1: the input
- *          rows a window needs are expanded once each to int16 in scratch, in a layout where one
- *          doubleword holds, per channel, the taps of two neighbouring output pixels; weights are
- *          int16 tap pairs laid out offline; exact one-step requantisation (SMMLAR) */
+ *          rows a window needs are expanded once each to int16 in scratch (one word per two input
+ *          columns and channel), a pass computes two neighbouring output pixels per channel; weights
+ *          are int16 tap pairs laid out offline; exact one-step requantisation (SMMLAR)
+ *   sparse zero-skipping, channel by channel: only the non-zero taps, channels without any are constants */
 #ifndef SMCU_DEPTHWISE_CONV2D_H
 #define SMCU_DEPTHWISE_CONV2D_H
 
@@ -41,16 +42,18 @@ typedef struct {
  *
  * Output pixels go in pairs (x0 = 2j, x1 = 2j + 1; the last alone when out_w is odd) along each output
  * row. Input row `a` is expanded once into ring slot a mod `ring` of the scratch (the ring holds the
- * (k_h - 1) * dil_h + 1 rows one output row spans): for each pair j and channel ch, `n_w` words of
- * int16 pairs whose halfword h is input column 2j * stride_w - pad_w + h (the input zero point outside
- * the image, which the folded bias cancels). Word i of pair j is "grid pair" j * stride_w + i, so one
- * expanded word serves every pair that covers it.
+ * (k_h - 1) * dil_h + 1 rows one output row spans): one word per "grid pair" g and channel, the int16
+ * pair (input column 2g - pad_w, column 2g - pad_w + 1), the input zero point outside the image (which
+ * the folded bias cancels). Channel ch of grid pair g is word (g - g % q) * in_c + ch * q + g % q:
+ * q = 2 for stride_w 2 (grid pairs 2j and 2j + 1 of a channel adjacent), else 1. A pair j reads,
+ * per kernel row, the n_w words of grid pairs j * stride_w + i, i < n_w (halfword h of word i is input
+ * column 2j * stride_w - pad_w + 2i + h).
  *
  * `weights` is one stream per channel: bias2, the weight words of each kernel row, mult, rh, e, where
- *   path 1 (3x3, stride_w 1): per row u = (w0 | w1 << 16), v = (w1 | w2 << 16)
- *   path 2 (3x3, stride_w 2): per row u = (w0 | w1 << 16), v = w2
- *   path 0 (any other):       per row and word i < n_w: wa_i, wb_i (x0's and x1's weights for the
- *                             word's two halfwords; 0 where a halfword is not one of the pixel's taps)
+ *   paths 1 and 2 (3x3, stride_w 1 / 2): per row u = (w0 | w1 << 16), v = (w2 | w1 << 16)
+ *   path 0 (any other):                  per row and word i < n_w: wa_i, wb_i (x0's and x1's weights
+ *                                        for the word's two halfwords; 0 where a halfword is not one
+ *                                        of the pixel's taps)
  * with every weight doubled (2w), bias2 = 2 * (bias + input_offset * sum(w)) (the input zero point
  * folded in), and the requantisation of the doubled accumulator
  * acc2 = bias2 + sum(x * 2w) = 2 * (bias + sum((x - zp) * w)):
@@ -63,17 +66,51 @@ typedef struct {
   smcu_depthwise_conv2d_params_t c;
   const int32_t *weights; /* [out_c] streams, see above */
   int32_t path;           /* 1: 3x3 stride_w 1, 2: 3x3 stride_w 2 (dil_w 1, full int8 range), 0: any */
-  int32_t n_w;            /* words per (pair, channel) in a ring slot */
+  int32_t n_w;            /* words per (pair, channel, kernel row) */
   int32_t ring;           /* ring slots */
 } smcu_depthwise_conv2d_simd_params_t;
 
-/* Scratch bytes of the simd variant: slot tags, row and word offsets, a zero-point row and the ring. */
-#define SMCU_DEPTHWISE_CONV2D_SIMD_SCRATCH_BYTES(ring, k_h, out_w, ch, n_w) \
-  (4 * ((ring) + (k_h) * (1 + (n_w)) + ((ch) + 3) / 4 + (ring) * (((out_w) + 1) / 2) * (ch) * (n_w)))
+/* Scratch bytes of the simd variant: slot tags, word offsets, a zero-point row and the ring of slots
+ * (grid pairs (out_w + 1) / 2 - 1) * stride_w + n_w, rounded up to q, per channel). */
+#define SMCU_DEPTHWISE_CONV2D_SIMD_Q(stride_w) ((stride_w) == 2 ? 2 : 1)
+#define SMCU_DEPTHWISE_CONV2D_SIMD_SCRATCH_BYTES(ring, k_h, out_w, ch, n_w, stride_w)                          \
+  (4 * ((ring) + (k_h) * (n_w) + ((ch) + 3) / 4 +                                                            \
+        (ring) * (ch) *                                                                                      \
+            (((((out_w) + 1) / 2 - 1) * (stride_w) + (n_w) + SMCU_DEPTHWISE_CONV2D_SIMD_Q(stride_w) - 1) /   \
+             SMCU_DEPTHWISE_CONV2D_SIMD_Q(stride_w) * SMCU_DEPTHWISE_CONV2D_SIMD_Q(stride_w))))
+
+/* sparse (any kernel size, stride, dilation, padding and depth multiplier): zero-skipping, channel by
+ * channel (smcu_depthwise_conv2d_s8_sparse.c). Where `fill` is set, every output pixel first gets the
+ * channels' constants (`consts`, out_c bytes: the clamped requantised bias, what an output whose taps
+ * all lie outside the image is). `stream` then holds per output channel, in order:
+ *   h = n | e << 8                            n non-zero taps, requantisation shift e
+ *   n == 0: nothing more (the channel is its constant)
+ *   n >= 1: bias2, mult, rh                   the doubled accumulator's one-step requantisation (as simd)
+ *   n == 1: w2, in_off, o_pix, rows | cols << 16
+ *           the outputs whose tap lies inside the image: `rows` runs of `cols` outputs, the first at
+ *           output pixel o_pix reading input[in_off + ic], the next ones stride_w * in_c input bytes
+ *           further, each run stride_h * in_w * in_c input bytes and out_w output pixels after the
+ *           previous one (the other outputs are the constant)
+ *   n >= 2: n entries (w2 << 16) | tap offset in the zero-point padded plane of the input channel
+ * with w2 = 2 * weight, bias2 = 2 * (bias + input_offset * sum(weights)), and
+ * out = clamp((SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e, act_min, act_max) for acc2 = bias2 + sum(x * w2)
+ * (export/ops/depthwise_conv2d_sparse.py). Channels with n >= 2 first copy their input channel into a
+ * plane of plane_w columns (input pixel (y, x) at (y + pad_h) * plane_w + x + pad_w) whose frame holds
+ * the input zero point. */
+typedef struct {
+  smcu_depthwise_conv2d_params_t c;
+  const int32_t *stream;
+  const int8_t *consts; /* [out_c] */
+  int32_t fill;         /* 1: some outputs are constants */
+  int32_t plane_w;      /* columns of the padded plane; 0: no channel needs it */
+  int32_t plane_bytes;  /* scratch bytes of the plane */
+} smcu_depthwise_conv2d_sparse_params_t;
 
 void smcu_depthwise_conv2d_s8_dense(const smcu_depthwise_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_depthwise_conv2d_s8_rle(const smcu_depthwise_conv2d_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_depthwise_conv2d_s8_simd(const smcu_depthwise_conv2d_simd_params_t *p, const int8_t *input, int8_t *output,
                                    void *scratch);
+void smcu_depthwise_conv2d_s8_sparse(const smcu_depthwise_conv2d_sparse_params_t *p, const int8_t *input,
+                                     int8_t *output, void *scratch);
 
 #endif /* SMCU_DEPTHWISE_CONV2D_H */

@@ -234,4 +234,22 @@ static inline int32_t smcu_requant_fused(int32_t acc, int32_t mult, int32_t roun
 #endif
 }
 
+/*
+ * The same requantisation for a doubled accumulator a2 = 2 * acc (|acc| < 2^30), in one SMMLAR:
+ *   2z  = a2 * m + 2^31 + 2^32 * (round_hi - (acc < 0)),   round_hi = 2^(rshift-1) + output_offset * 2^rshift
+ *   out = floor(2z / 2^32) >> rshift = SMMLAR(a2, m, round_hi + (a2 >> 31)) >> rshift
+ * (export/quant.py smmlar_requant_table derives it from the fused form above and checks each channel;
+ * tests/test_fixedpoint.py checks it against the spec's two-step form). A channel with all-zero
+ * weights: m = 0, round_hi = its constant output, rshift = 0.
+ */
+static inline int32_t smcu_requant_smmlar(int32_t acc2, int32_t mult, int32_t round_hi, int32_t rshift) {
+  int32_t r = round_hi + (acc2 >> 31);
+#if SMCU_HAVE_DSP
+  __asm__("smmlar %0, %1, %2, %0" : "+r"(r) : "r"(acc2), "r"(mult));
+#else
+  r = (int32_t)((((int64_t)r * 4294967296) + (int64_t)acc2 * mult + 2147483648) >> 32);
+#endif
+  return r >> rshift;
+}
+
 #endif /* SMCU_SIMD_H */
