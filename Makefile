@@ -65,6 +65,7 @@ deploy:
 
 bench:
 	$(PY) bench/bench_kernels.py
+	$(PY) bench/bench_memory.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_boards.py
 	$(PY) bench/bench_search.py

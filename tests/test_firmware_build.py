@@ -273,12 +273,12 @@ def test_nucleo_caches_and_cycle_counter(nucleo_regs):
 @pytest.mark.parametrize("board", ["qemu_mps2_an500", "qemu_mps2_an386"])
 def test_every_kernel_compiles_for_arm_with_werror(board, tmp_path):
     """All int8 kernels (not only those a given model uses) build with the board's flags."""
-    from sparsemcu.firmware.build import ARM_COMMON, WARNINGS
+    from sparsemcu.firmware.build import ARM_COMMON, KERNEL_OPT, WARNINGS
     b = get_board(board)
     kdir = templates_dir() / "kernels"
     failures = []
     for src in sorted(kdir.glob("*.c")):
-        p = subprocess.run([b.cc, *b.cflags, *ARM_COMMON, *WARNINGS, "-I", str(kdir), "-c", str(src),
+        p = subprocess.run([b.cc, KERNEL_OPT, *b.cflags, *ARM_COMMON, *WARNINGS, "-I", str(kdir), "-c", str(src),
                             "-o", str(tmp_path / (src.stem + ".o"))], capture_output=True, text=True)
         if p.returncode:
             failures.append(f"{src.name}: {p.stderr.strip().splitlines()[0] if p.stderr.strip() else p.returncode}")

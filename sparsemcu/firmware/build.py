@@ -20,7 +20,10 @@ from sparsemcu.errors import DoesNotFitError, SparsemcuError
 from .boards import Board, boards_dir, get_board, runtime_dir
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
-ARM_COMMON = ["-O2", "-g", "-std=c99", "-ffunction-sections", "-fdata-sections", "-fno-common"]
+ARM_COMMON = ["-g", "-std=c99", "-ffunction-sections", "-fdata-sections", "-fno-common"]
+# The int8 kernels are what an inference spends its time in: -O2. Everything else (serial protocol,
+# startup, board support, the generated call sequence) runs once per frame or per call: -Os.
+KERNEL_OPT, OTHER_OPT = "-O2", "-Os"
 ARM_LINK = ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections"]
 MODEL_OBJECTS = re.compile(r"^(model|smcu_[a-z0-9_]+)\.o$")  # generated model + int8 kernels
 RUNTIME_OBJECTS = {"smcu_main.o"}
@@ -218,7 +221,8 @@ def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool 
 
     def compile_one(s: Path) -> Path:
         obj = objdir / (s.stem + ".o")
-        _run([board.cc, *cflags, "-c", str(s), "-o", str(obj)], f"compiling {s.name} for {board.name}")
+        opt = KERNEL_OPT if s.name.startswith("smcu_") and s.parent == src else OTHER_OPT
+        _run([board.cc, opt, *cflags, "-c", str(s), "-o", str(obj)], f"compiling {s.name} for {board.name}")
         return obj
 
     with ThreadPoolExecutor(max_workers=jobs or max(2, os.cpu_count() or 2)) as pool:
