@@ -21,9 +21,18 @@ from .boards import Board, boards_dir, get_board, runtime_dir
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 ARM_COMMON = ["-g", "-std=c99", "-ffunction-sections", "-fdata-sections", "-fno-common"]
-# The int8 kernels are what an inference spends its time in: -O2. Everything else (serial protocol,
-# startup, board support, the generated call sequence) runs once per frame or per call: -Os.
+# The int8 kernels with multiply-accumulates are what an inference spends its time in: -O2. The
+# single-pass kernels (pooling, MEAN, SOFTMAX: well under 1 % of a model's instructions) and
+# everything else (serial protocol, startup, board support, the generated call sequence, run once
+# per frame or per call) are built for size: -Os.
 KERNEL_OPT, OTHER_OPT = "-O2", "-Os"
+SIZE_KERNELS = ("smcu_avg_pool2d_", "smcu_max_pool2d_", "smcu_mean_", "smcu_softmax_")
+
+
+def optimisation(source: Path, model_src: Path) -> str:
+    """-O2 for the model's MAC kernels, -Os for every other source of the firmware."""
+    hot = source.parent == model_src and source.name.startswith("smcu_") and not source.name.startswith(SIZE_KERNELS)
+    return KERNEL_OPT if hot else OTHER_OPT
 ARM_LINK = ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections"]
 MODEL_OBJECTS = re.compile(r"^(model|smcu_[a-z0-9_]+)\.o$")  # generated model + int8 kernels
 RUNTIME_OBJECTS = {"smcu_main.o"}
@@ -221,8 +230,8 @@ def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool 
 
     def compile_one(s: Path) -> Path:
         obj = objdir / (s.stem + ".o")
-        opt = KERNEL_OPT if s.name.startswith("smcu_") and s.parent == src else OTHER_OPT
-        _run([board.cc, opt, *cflags, "-c", str(s), "-o", str(obj)], f"compiling {s.name} for {board.name}")
+        _run([board.cc, optimisation(s, src), *cflags, "-c", str(s), "-o", str(obj)],
+             f"compiling {s.name} for {board.name}")
         return obj
 
     with ThreadPoolExecutor(max_workers=jobs or max(2, os.cpu_count() or 2)) as pool:
