@@ -129,3 +129,25 @@ def test_sparse_conv_stream_layout():
         pos += 5 + len(nz)
     assert pos == len(stream)
     assert layouts.sparse_conv_stream(np.ones((1, layouts.sparse_max_taps() + 1), np.int8), req[:1]) is None
+
+
+def test_balanced_drops_the_padded_copy_when_ram_is_short(tmp_path):
+    """Two sparse candidates where the padded input copy applies (faster, more scratch, and without
+    it): speed takes the copy; balanced under a RAM budget the copy does not fit takes the other,
+    with a smaller arena, and both stay bit-exact."""
+    from sparsemcu.export.pipeline import Options, lower
+
+    k = keras()
+    model = k.Sequential([k.layers.Input((9, 9, 8)), k.layers.Conv2D(7, 3, padding="same", activation="relu")])
+    tfl = prune_tflite(to_int8_tflite(model, seed=2), 0.9)
+    fast = lower(tfl, Options(optimize="speed", variant="sparse"))
+    assert fast.calls[0].fields["padded_rows"] > 0
+    budget = fast.plan.arena_bytes - 1
+    lean = lower(tfl, Options(optimize="balanced", ram_budget=budget, variant="sparse"))
+    assert lean.calls[0].variant == "sparse" and lean.calls[0].fields["padded_rows"] == 0
+    assert lean.plan.arena_bytes <= budget
+    x = random_int8((9, 9, 8), 20, seed=3)
+    want = run_tflm(tfl, x)
+    for name, options in (("fast", Options(optimize="speed", variant="sparse")),
+                          ("lean", Options(optimize="balanced", ram_budget=budget, variant="sparse"))):
+        np.testing.assert_array_equal(run_generated(tfl, x, tmp_path / name, options=options), want, err_msg=name)

@@ -19,9 +19,44 @@ from .base import PADDING_SAME, KernelCall, LoweringContext, nhwc, register, sam
 
 def bias_values(ctx: LoweringContext, position: int, channels: int) -> np.ndarray:
     """The int32 bias at input `position`, or zeros when the op has none."""
-    if ctx.has_input(position):
-        return ctx.tensor(position).data.astype(np.int32).reshape(-1)
-    return np.zeros(channels, np.int32)
+    if not ctx.has_input(position):
+        return np.zeros(channels, np.int32)
+    b = ctx.tensor(position)
+    if b.data is None or b.dtype != "int32":
+        raise ctx.fail(f"the bias must be a constant int32 tensor (got {'constant' if b.is_const else 'activation'} "
+                       f"{b.dtype})")
+    if b.size != channels:
+        raise ctx.fail(f"the bias has {b.size} values for {channels} output channels")
+    return b.data.astype(np.int32).reshape(-1)
+
+
+def const_weights(ctx: LoweringContext, rank: int, channel_dim: int):
+    """The constant int8 filter (input 1), symmetric, with one scale or one per output channel."""
+    w = ctx.tensor(1)
+    if w.data is None:
+        raise ctx.fail("weights are not constant")
+    if w.dtype != "int8" or len(w.shape) != rank or w.size == 0:
+        raise ctx.fail(f"weights are {w.dtype} {list(w.shape)}; a non-empty int8 rank-{rank} filter is required")
+    if w.scale is None:
+        raise ctx.fail("weights are not quantised")
+    if len(w.scale) not in (1, w.shape[channel_dim]):
+        raise ctx.fail(f"{len(w.scale)} weight scales for {w.shape[channel_dim]} output channels")
+    if any(int(z) != 0 for z in w.zero_point):
+        raise ctx.fail("asymmetric weights are not supported")
+    return w
+
+
+def out_size(in_size: int, k: int, stride: int, dilation: int, padding: int) -> int:
+    """TFLite ComputeOutSize: the output length along one axis for SAME or VALID padding."""
+    effective = (k - 1) * dilation + 1
+    if padding == PADDING_SAME:
+        return (in_size + stride - 1) // stride
+    return (in_size + stride - effective) // stride
+
+
+def check_out_size(ctx: LoweringContext, axis: str, got: int, expected: int) -> None:
+    if got != expected or got < 1:
+        raise ctx.fail(f"output {axis} {got} disagrees with the input, filter, stride and padding (expected {expected})")
 
 
 def multipliers(ctx: LoweringContext, weight_scales: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,12 +79,18 @@ def spatial(ctx: LoweringContext, k_h: int, k_w: int):
     _, out_h, out_w, _ = nhwc(ctx.out)
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
+    padding = o.get("padding", PADDING_SAME)
     if "pad_top" in o:  # a PAD folded into this VALID convolution (export/fuse.py)
         pad_h, pad_w = o["pad_top"], o["pad_left"]
-    elif o.get("padding", PADDING_SAME) == PADDING_SAME:
-        pad_h, pad_w = same_padding(in_h, k_h, s_h, d_h, out_h), same_padding(in_w, k_w, s_w, d_w, out_w)
+        check_out_size(ctx, "height", out_h, out_size(in_h + pad_h + o["pad_bottom"], k_h, s_h, d_h, padding))
+        check_out_size(ctx, "width", out_w, out_size(in_w + pad_w + o["pad_right"], k_w, s_w, d_w, padding))
     else:
-        pad_h = pad_w = 0
+        check_out_size(ctx, "height", out_h, out_size(in_h, k_h, s_h, d_h, padding))
+        check_out_size(ctx, "width", out_w, out_size(in_w, k_w, s_w, d_w, padding))
+        if padding == PADDING_SAME:
+            pad_h, pad_w = same_padding(in_h, k_h, s_h, d_h, out_h), same_padding(in_w, k_w, s_w, d_w, out_w)
+        else:
+            pad_h = pad_w = 0
     return {"in_h": in_h, "in_w": in_w, "out_h": out_h, "out_w": out_w, "k_h": k_h, "k_w": k_w,
             "stride_h": s_h, "stride_w": s_w, "dil_h": d_h, "dil_w": d_w, "pad_h": pad_h, "pad_w": pad_w}
 
@@ -81,14 +122,15 @@ def simd_requant(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, mul
 
 @register("CONV_2D")
 def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
-    inp, w = ctx.tensor(0), ctx.tensor(1)
-    if nhwc(inp)[0] != 1:
-        raise ctx.fail(f"batch {nhwc(inp)[0]} not supported (batch 1 only)")
-    if w.data is None:
-        raise ctx.fail("weights are not constant")
+    inp = ctx.tensor(0)
+    if nhwc(inp)[0] != 1 or nhwc(ctx.out)[0] != 1:
+        raise ctx.fail(f"batch {nhwc(inp)[0]} -> {nhwc(ctx.out)[0]} not supported (batch 1 only)")
+    w = const_weights(ctx, 4, 0)
     out_c, k_h, k_w, in_c = w.shape
     if in_c != nhwc(inp)[3]:
         raise ctx.fail("grouped convolution is not supported")
+    if nhwc(ctx.out)[3] != out_c:
+        raise ctx.fail(f"output has {nhwc(ctx.out)[3]} channels, the filter {out_c}")
     rows = w.data.reshape(out_c, -1)
     bias = bias_values(ctx, 2, out_c)
     mult, shift = multipliers(ctx, w.scale, out_c)
@@ -120,9 +162,10 @@ def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
             weight_bytes=weights.nbytes, dense_weight_bytes=rows.size, sparsity=1 - nonzeros / rows.size,
             scratch_bytes=4 * k_pad + (k_pad + layouts.padded_length(k_w * in_c) if in_c % 4 else 0),
             features={**features, **simd_work(sp, out_c, k_pad, common)}))
-    sparse = sparse_candidate(ctx, common, sp, rows, bias, mult, shift, features)
-    if sparse is not None:
-        calls.append(sparse)
+    for padded_copy in (True, False):  # the padded input copy is faster but costs scratch RAM
+        sparse = sparse_candidate(ctx, common, sp, rows, bias, mult, shift, features, padded_copy)
+        if sparse is not None and not any(c.variant == "sparse" and c.fields == sparse.fields for c in calls):
+            calls.append(sparse)
     return calls
 
 
@@ -177,26 +220,28 @@ def sparse_im2col_work(sp: dict, in_c: int, k: int) -> dict[str, int]:
 SPARSE_PADDED_MAX_BYTES = 4096  # largest zero-point padded input copy the sparse kernel makes in scratch
 
 
-def sparse_padded_input(sp: dict, in_c: int) -> tuple[int, int]:
+def sparse_padded_input(sp: dict, in_c: int, padded_copy: bool = True) -> tuple[int, int]:
     """(padded_row, padded_rows) of smcu_conv2d_sparse_params_t: with dil_w 1, the input itself where no
-    window leaves it (in_w * in_c, 0), else its zero-point padded copy where that is at most
-    SPARSE_PADDED_MAX_BYTES (row bytes, rows), else (0, 0)."""
+    window leaves it (in_w * in_c, 0), else (with `padded_copy`) its zero-point padded copy where that
+    is at most SPARSE_PADDED_MAX_BYTES (row bytes, rows), else (0, 0)."""
     if sp["dil_w"] != 1:
         return 0, 0
     w = max(sp["in_w"] + sp["pad_w"], (sp["out_w"] - 1) * sp["stride_w"] + sp["k_w"])
     h = max(sp["in_h"] + sp["pad_h"], (sp["out_h"] - 1) * sp["stride_h"] + (sp["k_h"] - 1) * sp["dil_h"] + 1)
     if sp["pad_h"] == 0 and sp["pad_w"] == 0 and w == sp["in_w"] and h == sp["in_h"]:
         return sp["in_w"] * in_c, 0
-    if w * h * in_c <= SPARSE_PADDED_MAX_BYTES:
+    if padded_copy and w * h * in_c <= SPARSE_PADDED_MAX_BYTES:
         return w * in_c, h
     return 0, 0
 
 
 def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndarray, bias, mult, shift,
-                     features: dict) -> KernelCall | None:
+                     features: dict, padded_copy: bool = True) -> KernelCall | None:
     """The zero-skipping kernel (smcu_conv2d_s8_sparse): per output channel only its non-zero weights,
     one packed word each, and the exact one-step requantisation of the doubled accumulator; None where
-    an offset does not fit its 16-bit field or that requantisation is not exact."""
+    an offset does not fit its 16-bit field or that requantisation is not exact. Without
+    `padded_copy` the windows leaving the image are gathered with bounds checks (no input copy in
+    scratch: the balanced policy's choice when the board's RAM is short)."""
     from .depthwise_conv2d_sparse import doubled_requant
     out_c, k = rows.shape
     table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
@@ -210,7 +255,7 @@ def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndar
     nonzeros = int(np.count_nonzero(rows))
     row_len = sp["k_w"] * common["in_c"]
     full = common["act_min"] <= -128 and common["act_max"] >= 127
-    padded_row, padded_rows = sparse_padded_input(sp, common["in_c"])
+    padded_row, padded_rows = sparse_padded_input(sp, common["in_c"], padded_copy)
     if padded_row:
         im2col = {"sp_quad_taps" if row_len % 4 == 0 else "sp_quad_byte_taps": k * groups * layouts.SPARSE_PIXELS,
                   "sp_whole_segments": sp["k_h"] * groups,
