@@ -9,6 +9,8 @@ as TFLM's reference kernels skip them. The padded copy never exists in RAM.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .ir import Graph
@@ -17,8 +19,9 @@ from .ops.base import PADDING_VALID
 PAD_CONSUMERS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
-def _hw_pads(graph: Graph, node) -> tuple[int, int] | None:
-    """(top, left) of a PAD over H and W only with the zero point as the value, else None."""
+def _hw_pads(graph: Graph, node) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of a PAD over H and W only with the zero point as the value and an
+    output shape that agrees with the paddings, else None (the PAD is then lowered, and checked, alone)."""
     if node.op != "PAD" or len(node.inputs) < 2:
         return None
     inp, out, pads_t = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]], graph.tensors[node.inputs[1]]
@@ -28,10 +31,14 @@ def _hw_pads(graph: Graph, node) -> tuple[int, int] | None:
             inp.per_tensor_zero_point != out.per_tensor_zero_point
             or np.float32(inp.per_tensor_scale) != np.float32(out.per_tensor_scale)):
         return None
+    if pads_t.dtype not in ("int32", "int64") or pads_t.size != 8:
+        return None
     pads = np.asarray(pads_t.data, dtype=np.int64).reshape(4, 2)
     if (pads < 0).any() or pads[0].any() or pads[3].any():
         return None
-    return int(pads[1, 0]), int(pads[2, 0])
+    if list(out.shape) != [int(d) + int(a) + int(b) for d, (a, b) in zip(inp.shape, pads)]:
+        return None
+    return int(pads[1, 0]), int(pads[2, 0]), int(pads[1, 1]), int(pads[2, 1])
 
 
 def fuse_pads(graph: Graph, nodes: list, protected: set[int]) -> list:
@@ -52,7 +59,8 @@ def fuse_pads(graph: Graph, nodes: list, protected: set[int]) -> list:
             continue
         consumer = users[0]
         consumer.inputs = [n.inputs[0]] + consumer.inputs[1:]
-        consumer.options = {**consumer.options, "pad_top": hw[0], "pad_left": hw[1]}
+        consumer.options = {**consumer.options, "pad_top": hw[0], "pad_left": hw[1], "pad_bottom": hw[2],
+                            "pad_right": hw[3]}
     return keep
 
 
@@ -61,7 +69,11 @@ def fuse_pads(graph: Graph, nodes: list, protected: set[int]) -> list:
 # a band of rows is the same kernel with in_h, pad_h and out_h changed and the input pointer moved.
 BAND_KERNELS = ("smcu_conv2d_s8_dense", "smcu_conv2d_s8_rle", "smcu_conv2d_s8_simd", "smcu_conv2d_s8_sparse")
 POOL_OPS = ("MAX_POOL_2D", "AVERAGE_POOL_2D")
-BAND_ALIGNMENT = 4
+BAND_ALIGNMENT = 4  # scratch parts (a kernel's own scratch, then the band / ring / rows) start on words
+
+
+def align(n: int) -> int:
+    return (n + BAND_ALIGNMENT - 1) // BAND_ALIGNMENT * BAND_ALIGNMENT
 
 
 def fuse_conv_pool(calls: list, protected: set[int]) -> list:
@@ -97,11 +109,10 @@ def _fusable(conv, pool, readers: dict[int, int], protected: set[int]) -> bool:
 
 
 def _fused(conv, pool):
-    from dataclasses import replace
     c, f = conv.fields["c"], pool.fields
     k_p = f["k_h"]
     band_bytes = k_p * c["out_w"] * c["out_c"]
-    band_offset = (conv.scratch_bytes + BAND_ALIGNMENT - 1) // BAND_ALIGNMENT * BAND_ALIGNMENT
+    band_offset = align(conv.scratch_bytes)
     band_pool = replace(pool, fields={**f, "in_h": k_p, "out_h": 1})
     band = {"pool": band_pool, "rows": k_p, "pooled_rows": f["out_h"], "row_step": k_p * c["stride_h"],
             "pad_h": c["pad_h"], "in_h": c["in_h"], "in_row_bytes": c["in_w"] * c["in_c"],
@@ -114,11 +125,6 @@ def _fused(conv, pool):
 
 # --- two convolutions (and the ADD after them) streamed row by row ---
 ADD_KERNELS = ("smcu_add_s8_elementwise", "smcu_add_s8_fast")
-STREAM_ALIGNMENT = 4
-
-
-def _conv_geometry(call) -> dict:
-    return call.fields["c"]
 
 
 def fuse_conv_chains(calls: list, protected: set[int]) -> list:
@@ -169,12 +175,10 @@ def fuse_conv_chains(calls: list, protected: set[int]) -> list:
 
 
 def _streamed(first, second, add, shortcut=None):
-    from dataclasses import replace
-    p, c = _conv_geometry(first), _conv_geometry(second)
+    p, c = first.fields["c"], second.fields["c"]
     y_row = p["out_w"] * p["out_c"]
     window = (c["k_h"] - 1) * c["dil_h"] + 1
     ring_rows = min(window, p["out_h"])
-    align = lambda n: (n + STREAM_ALIGNMENT - 1) // STREAM_ALIGNMENT * STREAM_ALIGNMENT  # noqa: E731
     shared = align(max(first.scratch_bytes, second.scratch_bytes))
     ring_bytes = ring_rows * y_row
     z_row = c["out_w"] * c["out_c"]
