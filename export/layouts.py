@@ -65,6 +65,32 @@ def conv_simd_stream(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.where(s >= 2**31, s - 2**32, s).astype(np.int32)
 
 
+
+def fc_simd_stream(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """smcu_fully_connected_s8_simd's one int32 stream (firmware_templates/kernels/smcu_fully_connected.h):
+    doubled weights as int16 pairs in SXTB16 lane order, in_features zero-padded to G groups of 4, with
+    the requantisation (export/quant.py smmlar_requant_table rows: 2 * bias', mult, round_hi, shift).
+    Per quad of outputs (o0..o3):
+        2b_o0, 2b_o1, 2b_o2, 2b_o3,   then per group g: each output's two words (o0's, o1's, o2's, o3's),
+        m, round_hi, shift of o0, o1, o2, o3                    (4 + 8 * G + 12 words)
+    then each of the last out_features % 4 outputs alone: 2b, its two words per group, m, round_hi, shift."""
+    rows = np.asarray(rows, np.int64) * 2
+    table = np.asarray(table, np.int64)
+    out_f, k = rows.shape
+    padded = np.zeros((out_f, padded_length(k)), np.int64)
+    padded[:, :k] = rows
+    g = padded.reshape(out_f, -1, 4)
+    words = np.stack([(g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16),
+                      (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)], axis=-1)  # [out_f, G, 2]
+    out = []
+    quads = out_f // 4 * 4
+    for o in range(0, quads, 4):
+        out += [table[o:o + 4, 0], words[o:o + 4].transpose(1, 0, 2).reshape(-1), table[o:o + 4, 1:].reshape(-1)]
+    for o in range(quads, out_f):
+        out += [table[o, :1], words[o].reshape(-1), table[o, 1:]]
+    s = np.concatenate(out) if out else np.zeros(0, np.int64)
+    return np.where(s >= 2**31, s - 2**32, s).astype(np.int32)
+
 # ---- zero-skipping sparse CONV_2D (firmware_templates/kernels/smcu_conv2d_s8_sparse.c) ----
 SPARSE_PIXELS = 4  # output pixels per im2col column
 SPARSE_TAP_BYTES = 8  # one tap of the column: the words (p0 | p1 << 16), (p2 | p3 << 16)
@@ -106,7 +132,7 @@ def sparse_tap_entries(rows: np.ndarray) -> np.ndarray | None:
 
 def sparse_conv_stream(rows: np.ndarray, requant: np.ndarray) -> np.ndarray | None:
     """int8 [channels, k] and the one-step requantisation of the doubled accumulator per channel
-    (int [channels, 4]: bias2, mult, rh, e; export/ops/depthwise_conv2d_sparse.py doubled_requant) ->
+    (int [channels, 4]: bias2, mult, rh, e; export/quant.py doubled_requant) ->
     the int32 stream smcu_conv2d_s8_sparse walks: per channel bias2, its count n, one word per non-zero
     weight in tap order, (2 * weight << 16) | (8 * tap), then mult, rh, e. None when an offset does not
     fit (K > sparse_max_taps())."""

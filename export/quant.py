@@ -153,6 +153,26 @@ def fused_requant_reference(acc: int, row: np.ndarray) -> int:
     return (z >> 32) >> sh
 
 
+def doubled_requant(table: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """The fused requantisation table (export/quant.py fused_requant_table: bias', mult, round, rshift - 1)
+    -> int32 [channels, 4] (bias2, mult, rh, e) for the doubled accumulator acc2 = 2 * acc:
+    out = (SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e = floor((acc2 * mult + 2 * round) / 2^(32 + e)),
+    2 * round = rh * 2^32 + 2^31 (smcu_smmlar in smcu_simd.h; the depthwise kernels and the sparse conv
+    requantise this way). None where acc2 or SMMLAR's result could leave int32."""
+    rows = np.asarray(rows, np.int64).reshape(len(table), -1)
+    out = []
+    for (b, m, lo, hi, sh), row in zip(np.asarray(table, np.int64), rows):
+        r2 = ((int(hi) << 32) + (int(lo) & 0xFFFFFFFF)) * 2
+        if r2 & 0xFFFFFFFF != 2**31:
+            return None
+        rh = r2 >> 32
+        acc_bound = abs(int(b)) + 128 * int(np.abs(row).sum())  # |acc| for any int8 input
+        if 2 * acc_bound >= 2**31 or acc_bound + abs(rh) + 2 >= 2**31:
+            return None
+        out.append([2 * int(b), int(m), rh, int(sh) + 1])
+    return np.asarray(out, np.int64)
+
+
 def smmlar_requant_table(bias: np.ndarray, weight_rows: np.ndarray, input_offset: int, mult: np.ndarray,
                          shift: np.ndarray, output_offset: int) -> np.ndarray | None:
     """int32 [channels, 4] (2 * bias', mult, round_hi, rshift): smcu_conv2d_s8_simd's requantisation of a

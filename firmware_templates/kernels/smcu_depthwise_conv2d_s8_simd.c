@@ -48,18 +48,6 @@
 
 #define OUTSIDE_ROW (-1) /* a slot tag: the row is outside the image (all zero point) */
 
-/* (acc * 2^32 + a * b + 2^31) >> 32, wrapping: SMMLAR. */
-DW_INLINE int32_t dw_smmlar(int32_t a, int32_t b, int32_t acc) {
-#if SMCU_HAVE_DSP
-  int32_t r;
-  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-#else
-  const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + (UINT64_C(1) << 31);
-  return (int32_t)(uint32_t)(v >> 32);
-#endif
-}
-
 /* acc + a.lane0 * b.lane1 + a.lane1 * b.lane0 (wrapping): SMLADX. */
 DW_INLINE int32_t dw_smladx(int32_t a, int32_t b, int32_t acc) {
 #if SMCU_HAVE_DSP
@@ -79,7 +67,7 @@ DW_INLINE int32_t dw_sat8(int32_t v) {
 
 /* The doubled accumulator -> the output before the activation clamp (smcu_depthwise_conv2d.h). */
 DW_INLINE int32_t dw_requant(int32_t acc2, int32_t mult, int32_t rh, int32_t e) {
-  return (dw_smmlar(acc2, mult, rh) - (int32_t)((uint32_t)acc2 >> 31)) >> e;
+  return (smcu_smmlar(acc2, mult, rh) - (int32_t)((uint32_t)acc2 >> 31)) >> e;
 }
 
 /* --- expansion of one input row into a ring slot --- */

@@ -32,18 +32,6 @@
 #define DWS_NOINLINE static
 #endif
 
-/* (acc * 2^32 + a * b + 2^31) >> 32, wrapping: SMMLAR. */
-DWS_INLINE int32_t dws_smmlar(int32_t a, int32_t b, int32_t acc) {
-#if SMCU_HAVE_DSP
-  int32_t r;
-  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-  return r;
-#else
-  const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + (UINT64_C(1) << 31);
-  return (int32_t)(uint32_t)(v >> 32);
-#endif
-}
-
 /* One rectangle of outputs of one channel: what the row loops need, copied into locals by each loop
  * (the int8 output stores may alias anything read through a pointer). */
 typedef struct {
@@ -57,7 +45,7 @@ typedef struct {
   int32_t taps;
 } dws_job_t;
 
-#define DWS_REQUANT(acc2) ((dws_smmlar((acc2), mult, rh) - (int32_t)((uint32_t)(acc2) >> 31)) >> e)
+#define DWS_REQUANT(acc2) ((smcu_smmlar((acc2), mult, rh) - (int32_t)((uint32_t)(acc2) >> 31)) >> e)
 
 /* One tap, the activation range all of int8: per output LDRSB, MLA, SMMLAR, SUB, ASR, SSAT, STRB. */
 DWS_NOINLINE void dws_one_full(const dws_job_t *j) {

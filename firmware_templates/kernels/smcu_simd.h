@@ -234,6 +234,18 @@ static inline int32_t smcu_requant_fused(int32_t acc, int32_t mult, int32_t roun
 #endif
 }
 
+/* (acc * 2^32 + a * b + 2^31) >> 32, wrapping: SMMLAR (the kernels' one-step requantisation). */
+static inline int32_t smcu_smmlar(int32_t a, int32_t b, int32_t acc) {
+#if SMCU_HAVE_DSP
+  int32_t r;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+  return r;
+#else
+  const uint64_t v = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + (UINT64_C(1) << 31);
+  return (int32_t)(uint32_t)(v >> 32);
+#endif
+}
+
 /*
  * The same requantisation for a doubled accumulator a2 = 2 * acc (|acc| < 2^30), in one SMMLAR:
  *   2z  = a2 * m + 2^31 + 2^32 * (round_hi - (acc < 0)),   round_hi = 2^(rshift-1) + output_offset * 2^rshift
