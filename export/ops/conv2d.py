@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import encoder, layouts
-from ..quant import activation_range, fused_requant_table, per_channel_multipliers, smmlar_requant_table
+from ..quant import (activation_range, doubled_requant, fused_requant_table, per_channel_multipliers,
+                     smmlar_requant_table)
 from .base import PADDING_SAME, KernelCall, LoweringContext, nhwc, register, same_padding
 
 
@@ -61,7 +62,9 @@ def check_out_size(ctx: LoweringContext, axis: str, got: int, expected: int) -> 
 
 def multipliers(ctx: LoweringContext, weight_scales: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
     inp, out = ctx.tensor(0), ctx.out
-    return per_channel_multipliers(inp.per_tensor_scale, weight_scales, out.per_tensor_scale, channels)
+    mult, shift = per_channel_multipliers(inp.per_tensor_scale, weight_scales, out.per_tensor_scale, channels)
+    ctx.check_shifts(shift)
+    return mult, shift
 
 
 def quant_fields(ctx: LoweringContext) -> dict:
@@ -148,7 +151,6 @@ def lower_conv2d(ctx: LoweringContext) -> list[KernelCall]:
                 "im2col_slow": 0 if fast_im2col else pixels * k_pad}
     calls = reference_candidates(ctx, "smcu_conv2d_s8", "smcu_conv2d_ref_params_t", common, rows, bias, mult, shift,
                                  pixels, features)
-    requant = simd_requant(ctx, common, rows, bias, mult, shift)
     simd_table = smmlar_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
     if simd_table is not None:
         weights = ctx.const("stream_simd", layouts.conv_simd_stream(rows, simd_table))
@@ -242,7 +244,6 @@ def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndar
     an offset does not fit its 16-bit field or that requantisation is not exact. Without
     `padded_copy` the windows leaving the image are gathered with bounds checks (no input copy in
     scratch: the balanced policy's choice when the board's RAM is short)."""
-    from .depthwise_conv2d_sparse import doubled_requant
     out_c, k = rows.shape
     table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
     req = None if table is None else doubled_requant(table, rows)
