@@ -72,7 +72,15 @@ class Client:
         self.t.write(P.encode(cmd, payload))
         while True:
             f = self.wait_frame(self.timeout if timeout is None else timeout, name)
-            self._check_event(f, name)
+            try:
+                self._check_event(f, name)
+            except P.DeviceError as e:
+                if e.code == P.ERR_BAD_LENGTH and e.cmd == cmd == P.LOAD:
+                    raise P.DeviceError(f"device rejected LOAD of {len(payload)} bytes: bad length (allowed {e.detail} "
+                                        f"bytes): the firmware's model takes {e.detail} input bytes per sample, so "
+                                        f"these inputs or this firmware are for another model (export and deploy "
+                                        f"again){self._where()}", e.code, e.cmd, e.detail) from None
+                raise
             if f.cmd == (cmd | P.RESPONSE):
                 return f.payload
             # a stray response (e.g. after an earlier timeout): ignore and keep waiting

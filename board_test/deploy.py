@@ -1,18 +1,23 @@
 """`sparsemcu deploy`: build, flash (or start QEMU / the host executable), stream inputs over
 the serial protocol, check every output against the host reference (TFLM), report.
 
-DIR/deploy_report.json is written at every stage; a failed deploy keeps the firmware in
-DIR/build and a partial report (status "failed", the error, the samples done so far).
+DIR/deploy_report.json is written (atomically: temp file + os.replace) at every stage and always
+ends with a final status: "ok", "failed" (the error, the samples done so far; the firmware stays in
+DIR/build) or "interrupted" (Ctrl-C). Without a host reference (DIR/model_int8.tflite) the deploy
+fails unless check=False (`--no-verify`); the report says whether the outputs were `verified`.
+The report is written before --outputs, so a failure to save the outputs loses no result.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from sparsemcu.checks import check_input_dir, check_output_dir, check_output_file
 from sparsemcu.errors import SparsemcuError
 from sparsemcu.firmware import build as build_firmware
 from sparsemcu.firmware.boards import Board, get_board
@@ -49,34 +54,89 @@ def open_transport(board: Board, build_dir: Path, port: str | None = None, do_fl
     return SerialTransport(port, baud=int(board.serial.get("baud", 115200)))
 
 
+def load_npy(path, flag: str = "--inputs") -> np.ndarray:
+    """A numeric array from a .npy file; every way it can be unusable is one line naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise SparsemcuError(f"{flag} {p} not found")
+    if p.is_dir():
+        raise SparsemcuError(f"{flag} {p} is a directory, not a .npy file")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise SparsemcuError(f"{flag} {p} holds Python objects (an object array), not numbers: save a float or "
+                                 "int8 array (np.save(path, np.asarray(x, np.float32)))") from None
+        raise SparsemcuError(f"{flag} {p} is not a readable .npy array ({' '.join(str(exc).split())}): "
+                             "write it with numpy.save") from None
+    except (OSError, EOFError) as exc:
+        raise SparsemcuError(f"{flag} {p} is not a readable .npy array ({exc.__class__.__name__}: "
+                             f"{' '.join(str(exc).split()) or 'truncated'}): write it with numpy.save") from None
+    if isinstance(x, np.lib.npyio.NpzFile):
+        names = ", ".join(x.files)
+        x.close()
+        raise SparsemcuError(f"{flag} {p} is an .npz archive ({names}), not a .npy array: save one array with numpy.save")
+    return x
+
+
 def prepare_inputs(meta: ModelMeta, inputs: str | Path | np.ndarray | None, data: str | None, limit: int | None,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """int8 inputs [N, input_bytes], labels or None, a description."""
+    """int8 inputs [N, input_bytes], labels or None, a description.
+
+    Given inputs (a .npy path or an array) must be int8, or float: finite, and inside the range the
+    model's int8 input represents (scale * (-128 - zp) .. scale * (127 - zp), half a step of slack
+    for rounding); nothing is silently clipped or cast."""
     from sparsemcu.export.quant import quantize_input
 
     labels = None
+    given = False
     if data is not None:
         from sparsemcu import datasets
         ds = datasets.load(data)
         x, labels, what = ds.x_test, np.asarray(ds.y_test).reshape(-1), f"{data} test split"
     elif inputs is not None:
-        x = np.load(inputs) if not isinstance(inputs, np.ndarray) else inputs
+        given = True
+        x = load_npy(inputs) if not isinstance(inputs, np.ndarray) else inputs
         what = str(inputs) if not isinstance(inputs, np.ndarray) else "given inputs"
     else:
         n = limit or 20
         x = np.random.default_rng(seed).integers(-128, 128, size=(n, meta.input_bytes), dtype=np.int64).astype(np.int8)
         what = f"{n} random int8 inputs"
     x = np.asarray(x)
+    if x.dtype == object:
+        raise SparsemcuError(f"inputs ({what}) hold Python objects, not numbers: give a float or int8 array")
+    if x.size == 0:
+        raise SparsemcuError(f"inputs ({what}) hold no samples (shape {x.shape})")
     per_sample = x.size if x.ndim <= 1 else int(np.prod(x.shape[1:]))
     if per_sample != meta.input_bytes:
-        raise SparsemcuError(f"inputs of shape {x.shape} ({what}) do not match the model's input of {meta.input_bytes} values "
-                             f"per sample")
+        shape = f" {list(meta.input_shape)}" if meta.input_shape else ""
+        raise SparsemcuError(f"inputs of shape {x.shape} ({what}) do not match the model's input{shape} of "
+                             f"{meta.input_bytes} values per sample: give shape (N, ...) with {meta.input_bytes} "
+                             f"values per sample")
     if x.dtype != np.int8:
         if np.issubdtype(x.dtype, np.floating):
+            bad = ~np.isfinite(x)
+            if bad.any():
+                i = int(np.flatnonzero(bad.reshape(-1))[0]) // meta.input_bytes
+                kind = "NaN" if np.isnan(x).any() else "Inf"
+                raise SparsemcuError(f"inputs ({what}) contain {kind} (first in sample {i}): every value must be finite")
+            if given:
+                lo = meta.input_scale * (-128 - meta.input_zero_point)
+                hi = meta.input_scale * (127 - meta.input_zero_point)
+                slack = 0.5 * meta.input_scale
+                xmin, xmax = float(x.min()), float(x.max())
+                if xmin < lo - slack or xmax > hi + slack:
+                    raise SparsemcuError(
+                        f"inputs ({what}) range from {xmin:g} to {xmax:g}, outside the model's input range "
+                        f"{lo:g} .. {hi:g} (int8 scale {meta.input_scale:g}, zero point {meta.input_zero_point}): "
+                        "preprocess them like the training data (e.g. scale to 0..1)")
             x = quantize_input(x, meta.input_scale, meta.input_zero_point)
         else:
-            raise SparsemcuError(f"inputs must be float (quantised with the model's input parameters) or int8, not {x.dtype}")
+            raise SparsemcuError(f"inputs ({what}) are {x.dtype}: give float values (quantised with the model's input "
+                                 f"parameters) or int8 (already quantised)")
     x = x.reshape(-1, meta.input_bytes)
+    if labels is not None and len(labels) != len(x):
+        raise SparsemcuError(f"{what}: {len(labels)} labels for {len(x)} inputs")
     if limit is not None:
         x = x[:limit]
         labels = labels[:limit] if labels is not None else None
@@ -106,19 +166,57 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
     predicted instructions (`layers`) and DIR/profile.png."""
     model_dir = Path(model_dir)
     board = get_board(board) if isinstance(board, str) else board
+    # checked before any work starts: the export directory (the report goes there) and --outputs
+    check_input_dir(model_dir, "export directory")
+    check_output_dir(model_dir, "the export directory")
+    if outputs is not None:
+        outputs = check_output_file(outputs, "--outputs", ".npy")
     report_path = model_dir / REPORT_NAME
-    rep: dict = {"board": board.name, "status": "building", "error": None, "model_dir": str(model_dir),
-                 "bit_exact": None, "samples": 0, "accuracy": None, "latency": None, "ram": None, "flash_bytes": None}
+    rep: dict = {"board": board.name, "status": "preparing", "error": None, "model_dir": str(model_dir),
+                 "verified": None, "bit_exact": None, "samples": 0, "accuracy": None, "latency": None, "ram": None,
+                 "flash_bytes": None}
 
     def write() -> None:
-        report_path.write_text(json.dumps(rep, indent=2, default=_json_default) + "\n")
+        # atomic: a reader (or a crash) never sees half a report
+        tmp = report_path.with_name(REPORT_NAME + ".tmp")
+        tmp.write_text(json.dumps(rep, indent=2, default=_json_default) + "\n")
+        os.replace(tmp, report_path)
+
+    ticks: list[int] = []
+
+    def finish(status: str, error: str) -> None:
+        rep["status"], rep["error"] = status, error
+        dev = rep.get("device")
+        if ticks and dev:  # the latency of every sample done, not of the last periodic write
+            rep["latency"] = _latency(ticks, dev["tick_unit"], dev["clock_hz"])
+        try:
+            write()
+        except OSError:  # the original failure matters more than the report's
+            pass
 
     report_path.unlink(missing_ok=True)
-    meta = read_model_h(model_dir)
-    rep.update(model=meta.name, model_hash=meta.hash)
-    write()
     firmware = model_dir / "build"
     try:
+        meta = read_model_h(model_dir)
+        rep.update(model=meta.name, model_hash=meta.hash)
+        write()
+        ref = reference
+        if ref is None and check:
+            tflm = load_reference(model_dir)
+            if tflm is None:
+                raise SparsemcuError(f"{model_dir / 'model_int8.tflite'} not found: nothing to verify the board's "
+                                     f"outputs against; export into {model_dir} again, or pass --no-verify to run "
+                                     "without checking the outputs")
+
+            def ref(x, _t=tflm):
+                return _t(x, (meta.input_scale, meta.input_zero_point), (meta.output_scale, meta.output_zero_point))
+            meta.input_shape, meta.output_shape = tflm.input_shape, tflm.output_shape
+        x, labels, what = prepare_inputs(meta, inputs, data, limit)
+        rep["inputs"] = what
+        rep["samples_planned"] = int(len(x))
+        rep["status"] = "building"
+        write()
+
         res = build_firmware(model_dir, board, profile=profile)
         rep["firmware"] = res.elf
         rep["build"] = {k: v for k, v in res.to_dict().items() if k != "sections"}
@@ -129,19 +227,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         rep["status"] = "running"
         write()
 
-        ref = reference
-        if ref is None and check:
-            tflm = load_reference(model_dir)
-            if tflm is not None:
-                def ref(x, _t=tflm):
-                    return _t(x, (meta.input_scale, meta.input_zero_point), (meta.output_scale, meta.output_zero_point))
-                meta.output_shape = tflm.output_shape
-        x, labels, what = prepare_inputs(meta, inputs, data, limit)
-        rep["inputs"] = what
-        rep["samples_planned"] = int(len(x))
-        write()
-
-        outs, ticks, ref_outs, layer_ticks = [], [], [], []
+        outs, ref_outs, layer_ticks = [], [], []
         with open_transport(board, firmware, port, do_flash) as t:
             client = Client(t, timeout=timeout, run_timeout=run_timeout)
             fresh = board.is_host or (board.is_qemu and not port)
@@ -193,24 +279,55 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
             rep["accuracy"] = float(np.mean(pred == labels[: len(pred)]))
             if ref_outs:
                 rep["accuracy_reference"] = float(np.mean(np.stack(ref_outs).argmax(axis=1) == labels[: len(pred)]))
+        rep["verified"] = ref is not None
+        rep["status"] = "ok"
+        write()  # the measured results first: saving --outputs may still fail
         if outputs is not None:
             shape = tuple(meta.output_shape[1:]) if meta.output_shape and meta.output_shape[0] == 1 else (meta.output_bytes,)
-            np.save(outputs, np.stack(outs).reshape(len(outs), *shape).astype(np.int8))
+            y = np.stack(outs).reshape(len(outs), *shape).astype(np.int8)
+            tmp = outputs.with_name(outputs.name + ".tmp.npy")
+            try:
+                outputs.parent.mkdir(parents=True, exist_ok=True)
+                np.save(tmp, y)
+                os.replace(tmp, outputs)
+            except OSError as exc:
+                try:
+                    tmp.unlink(missing_ok=True)
+                except OSError:
+                    pass
+                raise SparsemcuError(f"could not save the outputs to {outputs} ({exc.strerror or exc}); the run itself "
+                                     f"finished ({len(outs)} samples{', verified' if ref is not None else ''}) and its "
+                                     "results are in the report") from None
             rep["outputs"] = str(outputs)
-        rep["status"] = "ok"
-        write()
+            write()
         return rep
     except SparsemcuError as exc:
-        rep["status"] = "failed"
-        rep["error"] = str(exc)
-        write()
-        where = f"firmware kept in {firmware}" if firmware.exists() else "no firmware built"
-        msg = f"{exc}; {where}, partial report {report_path}"
-        try:
-            new = type(exc)(msg)
-        except Exception:  # noqa: BLE001 - an error type with a different constructor
-            new = SparsemcuError(msg)
-        raise new from None
+        stage = rep["status"]
+        finish("failed", str(exc))
+        if stage == "preparing":  # a bad input: nothing was built or run, the message says it all
+            raise
+        raise _with_where(exc, str(exc), firmware, report_path) from None
+    except OSError as exc:
+        from sparsemcu.cli import os_error_line
+        msg = os_error_line(exc)
+        finish("failed", msg)
+        raise _with_where(SparsemcuError(msg), msg, firmware, report_path) from None
+    except KeyboardInterrupt:
+        finish("interrupted", f"interrupted (Ctrl-C) after {rep['samples']} samples")
+        raise
+    except Exception as exc:
+        finish("failed", f"internal error {type(exc).__name__}: {exc}")
+        raise
+
+
+def _with_where(exc: SparsemcuError, msg: str, firmware: Path, report_path: Path) -> SparsemcuError:
+    """The error, with where the firmware and the (final) report are."""
+    where = f"firmware kept in {firmware}" if firmware.exists() else "no firmware built"
+    msg = f"{msg}; {where}, partial report {report_path}"
+    try:
+        return type(exc)(msg)
+    except Exception:  # noqa: BLE001 - an error type with a different constructor
+        return SparsemcuError(msg)
 
 
 def profile_layers(model_dir: Path, layer_ticks: list[list[int]], unit: str) -> list[dict]:
@@ -288,7 +405,8 @@ def summary(rep: dict) -> str:
     ms = lat.get("ms")
     ram = rep.get("ram") or {}
     parts = [f"{rep['board']}: {rep['samples']} samples",
-             "bit-exact with TFLM" if rep.get("bit_exact") else ("NOT bit-exact" if rep.get("bit_exact") is False else "no reference")]
+             "bit-exact with TFLM" if rep.get("bit_exact") else ("NOT bit-exact" if rep.get("bit_exact") is False
+                                                                 else "NOT VERIFIED (no reference, --no-verify)")]
     if rep.get("accuracy") is not None:
         parts.append(f"accuracy {rep['accuracy']:.4f}" + (f" (host {rep['accuracy_reference']:.4f})" if rep.get("accuracy_reference") is not None else ""))
     if lat.get("median") is not None:

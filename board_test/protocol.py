@@ -44,7 +44,10 @@ before sending the next. The device sends nothing else while running the model
   0x03 LOAD   payload: exactly input_bytes int8 values (the input tensor, NHWC)
                                                -> 0x83, empty. The bytes are written into the
                 model's input buffer as they arrive; a LOAD with a bad CRC leaves no input.
-                len != input_bytes -> ERROR BAD_LENGTH (detail = input_bytes).
+                len != input_bytes -> ERROR BAD_LENGTH (detail = input_bytes); nothing is
+                written (the host says which model the firmware expects). The firmware does
+                not compile (#error in model.h / smcu_main.c) unless the input and the output
+                lie inside the arena and each fits one frame (<= 65535 bytes).
   0x04 RUN    payload: empty                   -> 0x84:
                 u32 ticks   board_ticks() after model_invoke() minus before (unit as INFO)
                 u8  status  0 = ok

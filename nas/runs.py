@@ -21,13 +21,39 @@ def trial_dir(run_dir: Path, number: int) -> Path:
     return Path(run_dir) / "trials" / f"{number:04d}"
 
 
-def load_trials(run_dir: Path) -> list[dict]:
-    """Metrics of every finished trial stored in this run directory."""
+_REQUIRED = {"trial": int, "val_error": (int, float), "flash_bytes": int, "arena_bytes": int}
+
+
+def _metrics_problem(m) -> str | None:
+    """Why a parsed metrics.json cannot be used (None if it can)."""
+    if not isinstance(m, dict):
+        return f"a JSON {type(m).__name__}, not an object"
+    for k, t in _REQUIRED.items():
+        if k not in m:
+            return f"no {k!r}"
+        if not isinstance(m[k], t) or isinstance(m[k], bool):
+            return f"{k!r} is {m[k]!r}, not a number"
+    if not 0.0 <= float(m["val_error"]) <= 1.0:
+        return f"'val_error' is {m['val_error']!r}, outside 0..1"
+    return None
+
+
+def load_trials(run_dir: Path, problems: list | None = None) -> list[dict]:
+    """Metrics of every finished trial stored in this run directory. A metrics.json that cannot be
+    read or lacks the objectives is left out; with `problems` (a list) each such file is appended
+    to it as (path, reason)."""
     out = []
     for p in sorted((Path(run_dir) / "trials").glob("*/metrics.json")):
         try:
             m = json.loads(p.read_text())
-        except (OSError, ValueError):
+            why = _metrics_problem(m)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+        except ValueError as exc:
+            why = f"not valid JSON ({exc})"
+        if why:
+            if problems is not None:
+                problems.append((p, why))
             continue
         m["_dir"] = str(p.parent)
         out.append(m)
@@ -58,21 +84,38 @@ def _at_chance(m: dict) -> bool:
 def pick(run_dir, pick: str | int = "most-accurate") -> Path:
     """Path of the chosen trial's int8 .tflite: 'smallest' (least flash among feasible
     trials that learned something, i.e. above 1.5x chance accuracy; ties by error), 'most-accurate' (least validation error among feasible trials,
-    ties by flash, then RAM) or a trial number (any finished trial of this run)."""
+    ties by flash, then RAM) or a trial number (any finished trial of this run).
+
+    A metrics.json that cannot be read (or lacks the objectives) is an error naming the file, not
+    a silent omission: it could hold the trial that should win. For a trial number only that
+    trial's own file matters. A trial whose model file is gone is an error too."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SparsemcuError(f"search run directory not found: {run_dir}")
-    trials = load_trials(run_dir)
+    problems: list = []
+    trials = load_trials(run_dir, problems)
+    key = str(pick).strip().lower()
+    by_number = key.lstrip("-").isdigit()
+    if not by_number and key not in ("smallest", "small", "most-accurate", "most_accurate", "accurate", "best"):
+        raise SparsemcuError(f"unknown --pick {pick!r}: use smallest, most-accurate or a trial number")
+    if by_number:
+        n = int(key)
+        # only the chosen trial's own file matters
+        problems = [(p, why) for p, why in problems if p.parent.name.isdigit() and int(p.parent.name) == n]
+    if problems:
+        p, why = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        choice = f"trial {key}" if by_number else f"--pick {key}, which compares every trial,"
+        raise SparsemcuError(f"cannot read {p}{more}: {why}; {choice} cannot be decided: restore the file, "
+                             f"or delete {p.parent} to leave that trial out")
     if not trials:
         raise SparsemcuError(f"{run_dir} holds no finished trials (trials/*/metrics.json)")
-    key = str(pick).strip().lower()
-    if key.lstrip("-").isdigit():
-        n = int(key)
+    if by_number:
         for m in trials:
             if int(m["trial"]) == n:
                 if not m.get("tflite_path"):
                     raise SparsemcuError(f"trial {n} of {run_dir} has no model ({m.get('skip_reason', 'not trained')})")
-                return Path(m["_dir"]) / m["tflite_path"]
+                return _model_file(m)
         raise SparsemcuError(f"trial {n} is not in {run_dir} (trials here: "
                              f"{', '.join(str(m['trial']) for m in trials)})")
     ok = [m for m in trials if _usable(m)]
@@ -85,7 +128,15 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
         best = min(ok, key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
     else:
         raise SparsemcuError(f"unknown --pick {pick!r}: use smallest, most-accurate or a trial number")
-    return Path(best["_dir"]) / best["tflite_path"]
+    return _model_file(best)
+
+
+def _model_file(m: dict) -> Path:
+    path = Path(m["_dir"]) / m["tflite_path"]
+    if not path.is_file():
+        raise SparsemcuError(f"trial {m['trial']}'s model {path} is missing (its metrics.json names it): restore it, "
+                             f"or delete {m['_dir']} to leave that trial out, or pick another trial")
+    return path
 
 
 def front(records: list[dict], objectives=("val_error", "flash_bytes", "arena_bytes")) -> list[dict]:

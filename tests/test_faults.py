@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from sparsemcu.board_test import dummy
+from sparsemcu.board_test import ci, dummy
 from sparsemcu.board_test import protocol as P
 from sparsemcu.board_test.client import Client
 from sparsemcu.board_test.deploy import deploy
@@ -21,8 +21,7 @@ from sparsemcu.board_test.transport import QemuTransport, Transport
 from sparsemcu.cli import main as cli_main
 from sparsemcu.firmware import build
 
-needs_qemu = pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
-                                reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+needs_qemu = ci.needs("arm-none-eabi-gcc", "qemu-system-arm")  # CI=true: missing = failure, not a skip
 QEMU = "qemu_mps2_an500"
 
 
@@ -46,7 +45,7 @@ def assert_failed_deploy(d, exc, *fragments):
 def test_serial_timeout_host(tmp_path):
     d = fresh("hang", tmp_path)
     with pytest.raises(P.SerialTimeout) as e:
-        deploy(d, "host", limit=3, run_timeout=1.0, progress=False)
+        deploy(d, "host", limit=3, run_timeout=1.0, progress=False, check=False)
     rep = assert_failed_deploy(d, e.value, "no answer to RUN within 1.0 s", "(sample 0)")
     assert rep["samples"] == 0 and (d / "build" / "firmware").is_file()
 
@@ -55,7 +54,7 @@ def test_serial_timeout_host(tmp_path):
 def test_serial_timeout_qemu(tmp_path):
     d = fresh("hang", tmp_path)
     with pytest.raises(P.SerialTimeout) as e:
-        deploy(d, QEMU, limit=3, run_timeout=1.0, progress=False)
+        deploy(d, QEMU, limit=3, run_timeout=1.0, progress=False, check=False)
     assert_failed_deploy(d, e.value, "no answer to RUN within 1.0 s", "QEMU mps2-an500")
     assert (d / "build" / "firmware.elf").is_file()
 
@@ -115,14 +114,14 @@ def test_crc_error_from_board_and_to_board(tmp_path):
 def test_board_reset_mid_run_qemu(tmp_path):
     d = fresh("reset", tmp_path)
     with pytest.raises(P.BoardReset) as e:
-        deploy(d, QEMU, limit=3, progress=False)
+        deploy(d, QEMU, limit=3, progress=False, check=False)
     assert_failed_deploy(d, e.value, "board reset (BOOT frame) during RUN (sample 0)")
 
 
 def test_board_reset_mid_run_host(tmp_path):
     d = fresh("reset", tmp_path)
     with pytest.raises(P.BoardReset) as e:
-        deploy(d, "host", limit=3, progress=False)
+        deploy(d, "host", limit=3, progress=False, check=False)
     assert_failed_deploy(d, e.value, "board reset", "during RUN (sample 0)")
 
 
@@ -130,7 +129,7 @@ def test_board_reset_mid_run_host(tmp_path):
 def test_hard_fault_mid_run_qemu(tmp_path):
     d = fresh("trap", tmp_path)
     with pytest.raises(P.BoardFault) as e:
-        deploy(d, QEMU, limit=3, progress=False)
+        deploy(d, QEMU, limit=3, progress=False, check=False)
     rep = assert_failed_deploy(d, e.value, "board HardFault pc=0x", "cfsr=0x00010000", "during RUN (sample 0)")
     assert rep["samples"] == 0
     # the faulting pc lies inside model_invoke
@@ -162,7 +161,7 @@ def test_fault_text_line_on_the_wire(tmp_path):
 def test_crash_mid_run_host(tmp_path):
     d = fresh("trap", tmp_path)
     with pytest.raises(P.BoardFault) as e:
-        deploy(d, "host", limit=3, progress=False)
+        deploy(d, "host", limit=3, progress=False, check=False)
     assert_failed_deploy(d, e.value, "crashed with SIGILL", "during RUN (sample 0)")
 
 
@@ -194,25 +193,26 @@ def test_qemu_cannot_start(tmp_path):
 
 
 # ------------------------------------------------------------------ ports and flashing
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@ci.needs("arm-none-eabi-gcc")
 def test_missing_port(tmp_path, capsys):
     d = fresh("ok", tmp_path)
     with pytest.raises(P.PortNotFound) as e:
-        deploy(d, "nucleo_f746", port="/dev/ttyNOSUCHPORT", do_flash=False, progress=False)
+        deploy(d, "nucleo_f746", port="/dev/ttyNOSUCHPORT", do_flash=False, progress=False, check=False)
     assert_failed_deploy(d, e.value, "serial port /dev/ttyNOSUCHPORT does not exist")
     assert (d / "build" / "firmware.hex").is_file()
     # the CLI: exit code 2, exactly one line on stderr, no traceback
-    code = cli_main(["deploy", str(d), "--board", "nucleo_f746", "--port", "/dev/ttyNOSUCHPORT", "--no-flash", "--no-progress"])
+    code = cli_main(["deploy", str(d), "--board", "nucleo_f746", "--port", "/dev/ttyNOSUCHPORT", "--no-flash", "--no-progress",
+                     "--no-verify"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "does not exist" in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+@ci.needs("arm-none-eabi-gcc")
 @pytest.mark.skipif(any(shutil.which(t) for t in ("st-flash", "openocd", "pyocd")), reason="a flashing tool is installed")
 def test_no_board_attached_says_what_is_missing(tmp_path):
     d = fresh("ok", tmp_path)
     with pytest.raises(FlashError) as e:
-        deploy(d, "nucleo_f746", progress=False)
+        deploy(d, "nucleo_f746", progress=False, check=False)
     assert_failed_deploy(d, e.value, "no flashing tool installed for nucleo_f746", "st-flash", str(d / "build"))
 
 

@@ -5,19 +5,19 @@ and its clock/UART/cache/DWT setup writes the right register values in the right
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 
 import pytest
 
 from sparsemcu.board_test import dummy
+from sparsemcu.board_test import ci
 from sparsemcu.cli import main as cli_main
 from sparsemcu.errors import DoesNotFitError, SparsemcuError
 from sparsemcu.firmware import build, get_board, list_boards, templates_dir
 
 ARM_BOARDS = ["qemu_mps2_an500", "qemu_mps2_an386", "nucleo_f746"]
-needs_arm = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+needs_arm = ci.needs("arm-none-eabi-gcc")  # CI=true: missing = failure, not a skip
 
 
 @pytest.fixture(scope="module")

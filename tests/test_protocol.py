@@ -2,21 +2,19 @@
 (runtime + `host` board natively, and qemu_mps2_an500 under QEMU) answering every command."""
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
 
 import numpy as np
 import pytest
 
-from sparsemcu.board_test import dummy
+from sparsemcu.board_test import ci, dummy
 from sparsemcu.board_test import protocol as P
 from sparsemcu.board_test.client import Client
 from sparsemcu.board_test.transport import PipeTransport, QemuTransport
 from sparsemcu.firmware import build
 
-needs_arm = pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
-                               reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+needs_arm = ci.needs("arm-none-eabi-gcc", "qemu-system-arm")  # CI=true: missing = failure, not a skip
 
 
 # ------------------------------------------------------------------ pure Python
@@ -171,3 +169,21 @@ def test_qemu_protocol_and_tick_calibration(dummy_dir, board, machine):
         assert 0 < st.stack_used < st.stack_size and st.runs == 1
     finally:
         c.close()
+
+
+# ------------------------------------------------------------------ C and Python agree
+def test_protocol_constants_agree_between_c_and_python():
+    """firmware_templates/runtime/smcu_protocol.h and board_test/protocol.py define the same protocol."""
+    import re
+    from sparsemcu.firmware.boards import runtime_dir
+    text = (runtime_dir() / "smcu_protocol.h").read_text()
+    c = {m.group(1): int(m.group(2), 0) for m in re.finditer(r"^#define SMCU_(\w+) (0x[0-9A-Fa-f]+|\d+)u?\s*$", text, re.M)}
+    py = {"PROTOCOL_VERSION": P.PROTOCOL_VERSION, "SYNC0": P.SYNC[0], "SYNC1": P.SYNC[1], "RX_MAX": P.RX_MAX,
+          "PING": P.PING, "INFO": P.INFO, "LOAD": P.LOAD, "RUN": P.RUN, "READ": P.READ, "STATS": P.STATS,
+          "CALIB": P.CALIB, "PROFILE_CMD": P.PROFILE, "RESPONSE": P.RESPONSE, "BOOT": P.BOOT, "ERROR": P.ERROR,
+          "FAULT": P.FAULT, "ERR_BAD_CRC": P.ERR_BAD_CRC, "ERR_BAD_LENGTH": P.ERR_BAD_LENGTH,
+          "ERR_UNKNOWN_CMD": P.ERR_UNKNOWN_CMD, "ERR_NO_INPUT": P.ERR_NO_INPUT, "ERR_NO_OUTPUT": P.ERR_NO_OUTPUT}
+    assert c == py  # every C constant has its Python twin with the same value, and vice versa
+    # every error code and command the firmware can send has a name on the host side
+    assert set(P.ERROR_NAMES) == {v for k, v in c.items() if k.startswith("ERR_")}
+    assert {P.PING, P.INFO, P.LOAD, P.RUN, P.READ, P.STATS, P.CALIB, P.PROFILE} <= set(P.CMD_NAMES)

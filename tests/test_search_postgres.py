@@ -21,6 +21,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from sparsemcu.board_test import ci
 from sparsemcu.tf import TF_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
@@ -45,7 +46,8 @@ def _free_port() -> int:
 def pg_url():
     bindir = _bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries absent (install the Debian package postgresql)")
+        # CI=true: a failure, not a skip
+        ci.unavailable("PostgreSQL server binaries are absent (install the Debian package postgresql)")
     base = Path(tempfile.mkdtemp(prefix="smcu-pg-"))
     prefix: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root

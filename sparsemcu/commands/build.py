@@ -18,6 +18,11 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from sparsemcu.checks import check_input_dir, check_output_dir
+    check_input_dir(args.dir, "export directory")
+    check_output_dir(Path(args.dir) / "build", "the build directory")
     from sparsemcu.firmware import build
     res = build(args.dir, args.board, profile=args.profile)
     if args.json:

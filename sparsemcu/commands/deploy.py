@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from sparsemcu.checks import positive_float, positive_int
+
 
 def add_parser(subparsers):
     from sparsemcu.firmware import list_boards
@@ -14,13 +16,20 @@ def add_parser(subparsers):
     p.add_argument("dir", help="export directory (from `sparsemcu export`)")
     p.add_argument("--board", required=True, choices=list_boards(), help="target board")
     p.add_argument("--port", help="serial port (default: QEMU's pty, or the ST-LINK VCP found automatically)")
-    p.add_argument("--inputs", metavar="X.npy", help="inputs: float (quantised with the model's input parameters) or int8")
-    p.add_argument("--outputs", metavar="Y.npy", help="save the board's int8 outputs here (one row per input)")
+    p.add_argument("--inputs", metavar="X.npy", help="inputs: float (quantised with the model's input parameters; "
+                                                     "every value finite and inside the model's input range) or int8; "
+                                                     "shape (N, *input shape) or (N, input values)")
+    p.add_argument("--outputs", metavar="Y.npy", help="save the board's int8 outputs here (one row per input; written "
+                                                      "after deploy_report.json)")
     p.add_argument("--data", metavar="DATASET", help="dataset name/path: run its test split and report accuracy")
-    p.add_argument("--limit", type=int, help="at most N samples (default without --inputs/--data: 20 random inputs)")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="at most N samples, N >= 1 (default without --inputs/--data: 20 random inputs)")
     p.add_argument("--no-flash", action="store_true", help="real boards: do not flash, use the firmware already on it")
-    p.add_argument("--timeout", type=float, default=5.0, help="serial timeout per command in seconds (default 5)")
-    p.add_argument("--run-timeout", type=float, default=120.0, help="timeout for one inference in seconds (default 120)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="run without checking the outputs against TFLM (needed when DIR has no model_int8.tflite); "
+                        "the report then says verified: false")
+    p.add_argument("--timeout", type=positive_float, default=5.0, help="serial timeout per command in seconds (default 5)")
+    p.add_argument("--run-timeout", type=positive_float, default=120.0, help="timeout for one inference in seconds (default 120)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", action="store_true",
                    help="profiling build: per-layer measured ticks next to the predicted instructions "
@@ -31,12 +40,12 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from sparsemcu.board_test.deploy import deploy, profile_table, summary
+    from sparsemcu.errors import SparsemcuError
     if args.inputs and args.data:
-        from sparsemcu.errors import SparsemcuError
         raise SparsemcuError("give either --inputs or --data, not both")
     rep = deploy(args.dir, args.board, profile=args.profile, port=args.port, inputs=args.inputs, outputs=args.outputs, data=args.data,
                  limit=args.limit, progress=not args.no_progress, timeout=args.timeout, run_timeout=args.run_timeout,
-                 do_flash=not args.no_flash)
+                 do_flash=not args.no_flash, check=not args.no_verify)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:

@@ -6,6 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from sparsemcu.checks import check_output_dir, int_at_least, nonnegative_int, positive_int
 from sparsemcu.errors import SparsemcuError
 
 
@@ -24,6 +25,9 @@ def _bytes(text: str) -> int:
     return int(v)
 
 
+MIN_TRAIN = 10  # fewer training images leave no validation split to measure the error on
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "search", help="search CNN architectures + pruning (SpArSe) within a board's flash/RAM budget",
@@ -37,9 +41,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-flash", type=_bytes, metavar="BYTES",
                    help="flash budget for the model, e.g. 65536 or 64K (overrides --board's)")
     p.add_argument("--max-ram", type=_bytes, metavar="BYTES", help="RAM (arena) budget in bytes (overrides --board's)")
-    p.add_argument("--trials", type=int, default=20, metavar="N",
+    p.add_argument("--trials", type=positive_int, default=20, metavar="N",
                    help="completed trials wanted in the study, counting earlier runs (default: 20)")
-    p.add_argument("--epochs", type=int, default=3, metavar="E",
+    p.add_argument("--epochs", type=positive_int, default=3, metavar="E",
                    help="training epochs per trial, and per pruning phase (default: 3)")
     p.add_argument("--sampler", choices=["sparse", "nsga2", "tpe", "random"], default="sparse",
                    help="sparse = SpArSe MOBO with random scalarisations + morphism (default); nsga2, tpe, random")
@@ -48,12 +52,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--study", default="sparsemcu", metavar="NAME", help="study name in the storage (default: sparsemcu)")
     p.add_argument("--objectives", default="error,flash,ram", metavar="LIST",
                    help="comma list starting with error, from error,flash,ram,macs (default: error,flash,ram)")
-    p.add_argument("--max-blocks", type=int, default=3, metavar="N", help="conv blocks at most (1-3, default 3)")
-    p.add_argument("--max-filters", type=int, default=64, metavar="N", help="filters per layer at most (default 64)")
-    p.add_argument("--max-train", type=int, metavar="N", help="use at most this many training images (subsample)")
-    p.add_argument("--startup", type=int, default=4, metavar="N",
-                   help="random trials before the model-based sampler (default: 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--max-blocks", type=int_at_least(1, 3), default=3, metavar="N", help="conv blocks at most (1-3, default 3)")
+    p.add_argument("--max-filters", type=int_at_least(2), default=64, metavar="N",
+                   help="filters per layer at most, >= 2 (default 64)")
+    p.add_argument("--max-train", type=int_at_least(MIN_TRAIN), metavar="N",
+                   help=f"use at most this many training images (subsample), >= {MIN_TRAIN}")
+    p.add_argument("--startup", type=nonnegative_int, default=4, metavar="N",
+                   help="random trials before the model-based sampler, >= 0 (default: 4)")
+    p.add_argument("--seed", type=int_at_least(0, 2**32 - 1), default=0, help="random seed, 0 .. 2^32-1 (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory (trials, pareto.json, pareto.png, study.db)")
     return p
@@ -62,9 +68,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def resolve_budget(board: str | None, max_flash: int | None, max_ram: int | None):
     from sparsemcu.nas.objectives import Budget, board_budget
     b = board_budget(board) if board else Budget()
-    if max_flash:
+    if max_flash is not None:
         b.max_flash = max_flash
-    if max_ram:
+    if max_ram is not None:
         b.max_ram = max_ram
     if board and (max_flash or max_ram):
         b.source += " (overridden by --max-flash/--max-ram)"
@@ -75,11 +81,8 @@ def resolve_budget(board: str | None, max_flash: int | None, max_ram: int | None
 
 def run(args) -> int:
     warnings.filterwarnings("ignore")
+    check_output_dir(args.out, "--out")
     from sparsemcu.nas.search import SearchConfig, run_search
-    if args.max_blocks < 1 or args.max_blocks > 3:
-        raise SparsemcuError("--max-blocks must be 1, 2 or 3")
-    if args.epochs < 1:
-        raise SparsemcuError("--epochs must be at least 1")
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     cfg = SearchConfig(dataset=args.dataset, out=Path(args.out), trials=args.trials, epochs=args.epochs,
                        storage=args.storage, study=args.study, sampler=args.sampler,
@@ -94,6 +97,12 @@ def run(args) -> int:
               f"ram {m['arena_bytes']:>7} B  {m.get('description', '')}")
     if not res["pareto"]:
         print("  (no feasible trial yet)")
+    from sparsemcu.nas.runs import trial_dir
+    for m in res["pareto"]:  # the study remembers the trial, but its files were deleted: say so
+        f = trial_dir(Path(args.out), int(m["trial"])) / str(m.get("tflite_path") or "")
+        if m.get("tflite_path") and not f.is_file():
+            print(f"sparsemcu search: warning: trial {m['trial']}'s model {f} is missing: it cannot be exported "
+                  "(--pick); pick another trial", file=sys.stderr)
     print(f"wrote {args.out}/pareto.json, pareto.png, trials/; export with: "
           f"sparsemcu export {args.out} --pick most-accurate|smallest|TRIAL --out DIR")
     sys.stdout.flush()
