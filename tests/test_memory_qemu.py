@@ -3,12 +3,10 @@ folded into a VALID convolution, a conv + max-pool fused band by band, outputs w
 inputs they consume, a residual block whose shortcut the order search moves first, and with
 fusion forced, convolutions + ADD streamed row by row), exported for speed and for size, run on
 the Cortex-M7 and M4 and checked bit-exactly against TFLM."""
-import shutil
-
-import numpy as np
 import pytest
 
 from harness import to_int8_tflite
+from sparsemcu.board_test import ci
 from sparsemcu.board_test.deploy import deploy
 from sparsemcu.export.pipeline import Options, export_model, lower
 from sparsemcu.tf import keras
@@ -54,11 +52,10 @@ def test_plan_uses_every_optimisation(tflite_bytes, export):
 
 
 @pytest.mark.hil
+@ci.needs("arm-none-eabi-gcc", "qemu-system-arm")
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("export", list(EXPORTS))
 def test_optimised_plan_bit_exact_on_the_emulated_cores(tflite_bytes, board, export, tmp_path):
-    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
-        pytest.fail("qemu-system-arm and arm-none-eabi-gcc are required (make setup)")
     d = tmp_path / export
     export_model(tflite_bytes, d, name=f"memory_{export}", options=EXPORTS[export])
     run = deploy(d, board, limit=8, progress=False)
