@@ -38,6 +38,7 @@ venv:
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps "ortools==9.14.6206"  # why --no-deps: setup.cfg
 	@echo "setup: done ($(VENV)/bin/sparsemcu)"
 
 # All tests, slow and hardware-in-the-loop (QEMU) ones included: what CI runs.

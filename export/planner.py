@@ -199,7 +199,7 @@ def _solve(buffers: list[Buffer], alignment: int, allowed: dict, upper: int, low
     """CP-SAT: minimal arena; (offsets, proven lower bound, optimal) or None if it found nothing."""
     try:
         from ortools.sat.python import cp_model
-    except ImportError:  # pragma: no cover - ortools is a dependency; the greedy plan stands without it
+    except ImportError:  # ortools comes with `make setup` (Makefile); without it the greedy plan stands
         return None
     m = cp_model.CpModel()
     arena = m.NewIntVar(lower, upper, "arena")
