@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4, "bool": 1}
+from sparsemcu.errors import SparsemcuError
+
+DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "float16": 2, "float32": 4, "bool": 1}
 
 
 @dataclass
@@ -37,15 +39,18 @@ class Tensor:
     def nbytes(self) -> int:
         return self.size * DTYPE_BYTES[self.dtype]
 
+    def _per_tensor(self, values: np.ndarray | None):
+        if values is None or len(values) != 1:
+            raise SparsemcuError(f"tensor {self.index} ({self.name}) is not per-tensor quantised")
+        return values[0]
+
     @property
     def per_tensor_scale(self) -> float:
-        assert self.scale is not None and len(self.scale) == 1, f"tensor {self.name} is not per-tensor quantised"
-        return float(self.scale[0])
+        return float(self._per_tensor(self.scale))
 
     @property
     def per_tensor_zero_point(self) -> int:
-        assert self.zero_point is not None
-        return int(self.zero_point[0])
+        return int(self._per_tensor(self.zero_point))
 
 
 @dataclass

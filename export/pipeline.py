@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from sparsemcu.errors import SparsemcuError, UnsupportedOpError
 from .fuse import fuse_conv_chains, fuse_conv_pool, fuse_pads
 from .ir import Graph, Tensor
@@ -122,6 +124,26 @@ def _strip_edges(graph: Graph) -> tuple[list, int, int, bool, bool]:
     return nodes, inp, out, float_in, float_out
 
 
+def check_activations(graph: Graph, nodes: list) -> None:
+    """Every tensor the int8 operators read or write that is not a constant is an int8 activation
+    quantised per tensor with a positive scale and an int8 zero point (what every kernel assumes)."""
+    for n in nodes:
+        for t in [i for i in n.inputs if i >= 0] + n.outputs:
+            tensor = graph.tensors[t]
+            if tensor.is_const:
+                continue
+            where = f"operator {n.index} ({n.op}): tensor {t} ({tensor.name})"
+            if tensor.dtype != "int8":
+                raise SparsemcuError(f"{where} is {tensor.dtype}; int8 activations are required")
+            scale, zero_point = tensor.per_tensor_scale, tensor.per_tensor_zero_point
+            if not (np.isfinite(scale) and scale > 0):
+                raise SparsemcuError(f"{where}: activation scale {scale} is not a positive finite number")
+            if not -128 <= zero_point <= 127:
+                raise SparsemcuError(f"{where}: activation zero point {zero_point} is outside int8")
+            if tensor.size == 0:
+                raise SparsemcuError(f"{where}: activation shape {list(tensor.shape)} is empty")
+
+
 def check_supported(graph: Graph) -> None:
     for n in graph.nodes:
         if n.op not in REGISTRY and n.op not in EDGE_OPS:
@@ -143,13 +165,13 @@ def activation_sizes(graph: Graph, calls: list[KernelCall], model_input: int) ->
     return sizes
 
 
-def _best_order(calls: list[KernelCall], sizes: dict[int, int], inp: int, out: int
+def _best_order(calls: list[KernelCall], sizes: dict[int, int], inp: int, out: int, solver: bool = True
                 ) -> tuple[list[KernelCall], MemoryPlan]:
     """The execution order (export/schedule.py) whose plan has the smallest arena, and that plan."""
     best = None
     for order in candidate_orders(calls, sizes):
         ordered = [calls[i] for i in order]
-        plan = plan_memory(ordered, sizes, inp, out)
+        plan = plan_memory(ordered, sizes, inp, out, solver=solver)
         if best is None or plan.arena_bytes < best[1].arena_bytes:
             best = (ordered, plan)
     return best
@@ -166,13 +188,20 @@ def _arrange(graph: Graph, chosen: list[KernelCall], inp: int, out: int, fusion:
     everything = fuse_conv_pool(streamed, keep)
     if fusion == "always":
         return _best_order(everything, activation_sizes(graph, everything, inp), inp, out)
-    best = _best_order(chosen, activation_sizes(graph, chosen, inp), inp, out)
+    # the fusions ranked by their greedy plans (fast); the best one and the unfused calls then planned
+    # by the solver (optimal), the fusion kept only if its arena is smaller
+    unfused = _best_order(chosen, activation_sizes(graph, chosen, inp), inp, out)
+    winner, greedy_arena = None, None
     for fused in (fuse_conv_pool(chosen, keep), streamed, everything):
         if len(fused) < len(chosen):
-            calls, plan = _best_order(fused, activation_sizes(graph, fused, inp), inp, out)
-            if plan.arena_bytes < best[1].arena_bytes:
-                best = (calls, plan)
-    return best
+            plan = _best_order(fused, activation_sizes(graph, fused, inp), inp, out, solver=False)[1]
+            if greedy_arena is None or plan.arena_bytes < greedy_arena:
+                winner, greedy_arena = fused, plan.arena_bytes
+    if winner is not None:
+        fused_best = _best_order(winner, activation_sizes(graph, winner, inp), inp, out)
+        if fused_best[1].arena_bytes < unfused[1].arena_bytes:
+            return fused_best
+    return unfused
 
 
 def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
@@ -180,6 +209,7 @@ def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
     graph = read_tflite(model_bytes)
     check_supported(graph)
     nodes, inp, out, float_in, float_out = _strip_edges(graph)
+    check_activations(graph, nodes)
     nodes = fuse_pads(graph, nodes, protected={inp, out})
     proposed = []
     for n in nodes:

@@ -1,5 +1,5 @@
 """Every kernel variant on the emulated cores: one model with every layer kind the variants cover
-(first conv of 3 channels, 3x3 and 1x1 convs, strided, depthwise, ADD, pooling, dense), exported
+(first conv of 3 channels, 3x3 and 1x1 convs, strided, depthwise, ADD, pooling, two dense), exported
 once per policy and per preferred variant, run on the Cortex-M7 (mps2-an500) and Cortex-M4
 (mps2-an386) with the DSP code paths, and checked bit-exactly against TFLM. The host build of the
 same variants (portable C) is covered by the per-operator tests."""
@@ -32,7 +32,8 @@ def _model():
     x = L.MaxPool2D(2, padding="same")(x)
     x = L.Conv2D(16, 1, activation="relu")(x)
     x = L.GlobalAveragePooling2D()(x)
-    return k.Model(x_in, L.Dense(7)(x))
+    x = L.Dense(10, activation="relu")(x)  # 16 -> 10: two output quads and two single outputs (simd)
+    return k.Model(x_in, L.Dense(7)(x))  # 10 -> 7: a tail of 2 inputs past the whole words
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,9 @@ def test_variants_bit_exact_on_the_emulated_cores(tflite_bytes, board, export, t
     variants = {layer["variant"] for layer in rep["layers"]}
     if export in ("simd", "sparse"):
         assert export in variants, variants
+    if export == "simd":  # the dense layers too (smcu_fully_connected_s8_simd)
+        fc = [layer["variant"] for layer in rep["layers"] if layer["op"] == "FULLY_CONNECTED"]
+        assert fc and all(v == "simd" for v in fc), rep["layers"]
     run = deploy(d, board, limit=6, progress=False, profile=True)
     assert run["bit_exact"] is True and run["samples"] == 6
     measured = [la["measured"] for la in run["layers"] if la["kernel"] != "in-place"]

@@ -24,6 +24,8 @@ from ..ir import Graph, Node, Tensor
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
            np.dtype(np.uint16): "uint16_t", np.dtype(np.int32): "int32_t", np.dtype(np.uint32): "uint32_t"}
 
+MAX_LEFT_SHIFT = 30  # largest requantisation shift (x * 2^shift stays an int32 operation)
+
 # Size of one parameter-struct field on the 32-bit targets (int32_t or a pointer).
 PARAM_FIELD_BYTES = 4
 
@@ -107,6 +109,8 @@ class LoweringContext:
 
     def tensor(self, position: int) -> Tensor:
         """The node's input tensor at `position`."""
+        if not self.has_input(position):
+            raise self.fail(f"input {position} is absent")
         return self.graph.tensors[self.node.inputs[position]]
 
     def has_input(self, position: int) -> bool:
@@ -121,6 +125,13 @@ class LoweringContext:
 
     def fail(self, why: str) -> SparsemcuError:
         return SparsemcuError(f"operator {self.node.index} ({self.node.op}): {why}")
+
+    def check_shifts(self, shifts) -> None:
+        """Requantisation left shifts beyond 30 overflow int32 in TFLite's and our fixed-point recipe."""
+        largest = int(np.max(shifts)) if np.size(shifts) else 0
+        if largest > MAX_LEFT_SHIFT:
+            raise self.fail(f"the input/weight/output scales give a rescale of 2^{largest} or more, "
+                            f"beyond what int8 requantisation supports (2^{MAX_LEFT_SHIFT})")
 
 
 Lowering = Callable[[LoweringContext], "KernelCall | list[KernelCall]"]
@@ -150,7 +161,7 @@ def nhwc(t: Tensor) -> tuple[int, int, int, int]:
         return (s[0], 1, s[1], s[2])
     if len(s) == 2:
         return (s[0], 1, 1, s[1])
-    raise ValueError(f"cannot view shape {s} as NHWC")
+    raise SparsemcuError(f"tensor {t.index} ({t.name}): shape {list(s)} cannot be viewed as NHWC (rank 2 to 4)")
 
 
 def same_padding(in_size: int, filter_size: int, stride: int, dilation: int, out_size: int) -> int:

@@ -28,6 +28,9 @@ def lower_concatenation(ctx: LoweringContext) -> KernelCall:
         axis += rank
     if not 0 <= axis < rank or any(len(t.shape) != rank for t in ins):
         raise ctx.fail(f"bad axis {ctx.node.options.get('axis')} for rank {rank}")
+    for t in ins:
+        if any(int(d) != int(o) for i, (d, o) in enumerate(zip(t.shape, out.shape)) if i != axis):
+            raise ctx.fail(f"input {list(t.shape)} and output {list(out.shape)} differ outside axis {axis}")
     outer = int(np.prod(out.shape[:axis], dtype=np.int64))
     after = int(np.prod(out.shape[axis + 1:], dtype=np.int64))
     blocks = np.asarray([int(t.shape[axis]) * after for t in ins], np.int32)

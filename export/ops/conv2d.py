@@ -57,7 +57,8 @@ def out_size(in_size: int, k: int, stride: int, dilation: int, padding: int) -> 
 
 def check_out_size(ctx: LoweringContext, axis: str, got: int, expected: int) -> None:
     if got != expected or got < 1:
-        raise ctx.fail(f"output {axis} {got} disagrees with the input, filter, stride and padding (expected {expected})")
+        raise ctx.fail(f"output {axis} {got} disagrees with the input, filter, stride and padding "
+                       f"(expected {expected})")
 
 
 def multipliers(ctx: LoweringContext, weight_scales: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:

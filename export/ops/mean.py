@@ -42,8 +42,8 @@ def lower_mean(ctx: LoweringContext) -> list[KernelCall]:
     if inp.dtype != "int8" or out.dtype != "int8":
         raise ctx.fail(f"only int8 is supported (got {inp.dtype} -> {out.dtype})")
     axis_t = ctx.tensor(1)
-    if axis_t.data is None:
-        raise ctx.fail("the reduction axes are not constant")
+    if axis_t.data is None or axis_t.dtype not in ("int32", "int64"):
+        raise ctx.fail(f"the reduction axes must be a constant int32 tensor (got {axis_t.dtype})")
     rank = len(inp.shape)
     axes = sorted({int(a) + rank if int(a) < 0 else int(a) for a in np.asarray(axis_t.data).reshape(-1)})
     if not axes or axes[0] < 0 or axes[-1] >= rank or axes != list(range(axes[0], axes[-1] + 1)):
@@ -57,6 +57,8 @@ def lower_mean(ctx: LoweringContext) -> list[KernelCall]:
         raise ctx.fail(f"output shape {out.shape} does not match the reduction of {inp.shape}")
     if reduce == 0:
         raise ctx.fail("empty reduction")
+    ctx.check_shifts([quantize_multiplier(float(np.float32(inp.per_tensor_scale))
+                                          / float(np.float32(out.per_tensor_scale)))[1]])
     mult, shift = mean_multiplier(inp.per_tensor_scale, out.per_tensor_scale, reduce)
     fields = {"outer": outer, "reduce": reduce, "inner": inner,
               "input_zero_point": inp.per_tensor_zero_point, "output_zero_point": out.per_tensor_zero_point,

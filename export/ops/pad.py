@@ -21,6 +21,8 @@ def lower_pad(ctx: LoweringContext) -> KernelCall:
     pads_t = ctx.tensor(1)
     if pads_t.data is None:
         raise ctx.fail("paddings are not constant")
+    if pads_t.dtype not in ("int32", "int64") or pads_t.size != 2 * rank:
+        raise ctx.fail(f"paddings are {pads_t.dtype} {list(pads_t.shape)}; int32 [{rank}, 2] expected")
     pads = np.asarray(pads_t.data, dtype=np.int64).reshape(rank, 2)
     if (pads < 0).any():
         raise ctx.fail("negative paddings are not supported")

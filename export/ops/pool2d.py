@@ -10,7 +10,10 @@ only where no window has more than 256 elements (its 16-bit lane sums cannot ove
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..quant import activation_range
+from .conv2d import check_out_size, out_size
 from .base import PADDING_SAME, KernelCall, LoweringContext, nhwc, register, same_padding
 
 AVG_FAST_MAX_WINDOW = 256  # elements per channel a 16-bit lane sums without overflow (|sum| <= 32768)
@@ -41,15 +44,23 @@ def _pool(ctx: LoweringContext, name: str) -> list[KernelCall]:
     if inp.dtype != "int8" or out.dtype != "int8":
         raise ctx.fail(f"only int8 is supported (got {inp.dtype} -> {out.dtype})")
     n, in_h, in_w, ch = nhwc(inp)
-    if n != 1:
-        raise ctx.fail(f"batch {n} not supported (batch 1 only)")
-    _, out_h, out_w, out_c = nhwc(out)
+    if (inp.per_tensor_zero_point != out.per_tensor_zero_point
+            or abs(np.float32(inp.per_tensor_scale) - np.float32(out.per_tensor_scale)) > np.float32(1e-6)):
+        raise ctx.fail(f"input ({inp.per_tensor_scale}, {inp.per_tensor_zero_point}) and output "
+                       f"({out.per_tensor_scale}, {out.per_tensor_zero_point}) quantisation differ "
+                       "(pooling does not requantise; TFLM requires them equal)")
+    out_n, out_h, out_w, out_c = nhwc(out)
+    if n != 1 or out_n != 1:
+        raise ctx.fail(f"batch {n} -> {out_n} not supported (batch 1 only)")
     if out_c != ch:
         raise ctx.fail("pooling must keep the channel count")
     o = ctx.node.options
     k_h, k_w = o.get("filter_height", 1), o.get("filter_width", 1)
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
-    if o.get("padding", PADDING_SAME) == PADDING_SAME:
+    padding = o.get("padding", PADDING_SAME)
+    check_out_size(ctx, "height", out_h, out_size(in_h, k_h, s_h, 1, padding))
+    check_out_size(ctx, "width", out_w, out_size(in_w, k_w, s_w, 1, padding))
+    if padding == PADDING_SAME:
         pad_h, pad_w = same_padding(in_h, k_h, s_h, 1, out_h), same_padding(in_w, k_w, s_w, 1, out_w)
     else:
         pad_h = pad_w = 0

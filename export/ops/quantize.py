@@ -17,7 +17,10 @@ def lower_quantize(ctx: LoweringContext) -> KernelCall:
     inp, out = ctx.tensor(0), ctx.out
     if inp.dtype != "int8" or out.dtype != "int8":
         raise ctx.fail(f"only int8 -> int8 requantisation is supported (got {inp.dtype} -> {out.dtype})")
+    if out.size != inp.size:
+        raise ctx.fail(f"output shape {list(out.shape)} does not match input shape {list(inp.shape)}")
     mult, shift = quantize_multiplier(float(np.float32(inp.per_tensor_scale)) / float(np.float32(out.per_tensor_scale)))
+    ctx.check_shifts([shift])
     fields = {"size": inp.size, "input_zero_point": inp.per_tensor_zero_point,
               "output_zero_point": out.per_tensor_zero_point, "mult": mult, "shift": shift}
     return KernelCall(node=ctx.node.index, op=ctx.node.op, kernel="smcu_requantize_s8_generic",

@@ -36,8 +36,10 @@ def lower_softmax(ctx: LoweringContext) -> KernelCall:
         raise ctx.fail(f"only int8 -> int8 is supported (got {inp.dtype} -> {out.dtype})")
     if out.per_tensor_zero_point != -128 or np.float32(out.per_tensor_scale) != np.float32(1.0 / 256):
         raise ctx.fail("the int8 output must have scale 1/256 and zero point -128")
-    if not inp.shape:
-        raise ctx.fail("scalar input")
+    if not inp.shape or inp.size == 0:
+        raise ctx.fail(f"input shape {list(inp.shape)} is scalar or empty")
+    if out.size != inp.size:
+        raise ctx.fail(f"output shape {list(out.shape)} does not match input shape {list(inp.shape)}")
     depth = int(inp.shape[-1])
     try:
         sc = softmax_scalars(ctx.node.options.get("beta", 1.0), inp.per_tensor_scale)

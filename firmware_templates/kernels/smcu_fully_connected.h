@@ -34,9 +34,23 @@ typedef struct {
   const smcu_requant_t *requant; /* [out_features], the input zero point folded into the bias */
 } smcu_fully_connected_sparse_params_t;
 
+/* simd: dense, 16-bit SIMD, four outputs per pass (smcu_fully_connected_s8_simd.c). One int32 stream
+ * (export/layouts.py fc_simd_stream), G = ceil(in_features / 4) groups of 4 inputs (zero padded):
+ * per quad of outputs (o0..o3): their 4 doubled biases (input zero point folded in), then per group
+ * each output's two words of doubled int16 weights in SXTB16 lane order, (w0 | w2 << 16),
+ * (w1 | w3 << 16), then per output m, round_hi, shift (export/quant.py smmlar_requant_table);
+ * then each of the last out_features % 4 outputs alone: doubled bias, 2 words per group, m,
+ * round_hi, shift. */
+typedef struct {
+  smcu_fully_connected_params_t c;
+  const int32_t *stream;
+} smcu_fully_connected_simd_params_t;
+
 void smcu_fully_connected_s8_dense(const smcu_fully_connected_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_fully_connected_s8_rle(const smcu_fully_connected_ref_params_t *p, const int8_t *input, int8_t *output);
 void smcu_fully_connected_s8_sparse(const smcu_fully_connected_sparse_params_t *p, const int8_t *input,
                                     int8_t *output);
+void smcu_fully_connected_s8_simd(const smcu_fully_connected_simd_params_t *p, const int8_t *input,
+                                  int8_t *output);
 
 #endif /* SMCU_FULLY_CONNECTED_H */
