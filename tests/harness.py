@@ -1,6 +1,7 @@
 """Shared test helpers: Keras -> int8 TFLite, the TFLM oracle, and generated C run natively."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -139,3 +140,36 @@ def patch_activation(tflite_bytes: bytes, op_name: str, act_code: int) -> bytes:
         for op in operators_named(model, op_name):
             op.builtinOptions.fusedActivationFunction = act_code
     return edit_tflite(tflite_bytes, edit)
+
+
+# --- small single-operator models shared by the operator tests ---
+
+@functools.lru_cache(maxsize=None)
+def dense_tflite(in_shape: tuple, units: int, activation: str | None, seed: int) -> bytes:
+    """One Keras Dense layer as int8 TFLite (FULLY_CONNECTED), cached across a test module."""
+    from sparsemcu.tf import keras
+    k = keras()
+    model = k.Sequential([k.layers.Input(in_shape), k.layers.Dense(units, activation=activation)])
+    return to_int8_tflite(model, seed=seed)
+
+
+def dilated_depthwise_tflite(in_shape, mult, kernel, dilation, padding, seed, zero_fraction=0.0) -> bytes:
+    """One dilated DEPTHWISE_CONV_2D (tf.nn.depthwise_conv2d; a Keras dilated depthwise converts to
+    SPACE_TO_BATCH_ND) with RELU6, `zero_fraction` of the weights zero."""
+    from sparsemcu.export.quantize import concrete_to_int8_tflite
+    from sparsemcu.tf import tensorflow
+    tf = tensorflow()
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(*kernel, in_shape[-1], mult)).astype(np.float32) * 0.4
+    if zero_fraction:
+        w[rng.random(w.shape) < zero_fraction] = 0
+    w = tf.constant(w)
+    b = tf.constant(rng.normal(size=(in_shape[-1] * mult,)).astype(np.float32) * 0.1)
+
+    @tf.function(input_signature=[tf.TensorSpec((1, *in_shape), tf.float32)])
+    def f(x):
+        y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], padding, dilations=dilation)
+        return tf.nn.relu6(tf.nn.bias_add(y, b))
+
+    calib = rng.uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)
+    return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)

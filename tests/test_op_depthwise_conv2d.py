@@ -11,12 +11,12 @@ VALID padding and dilation.
 import numpy as np
 import pytest
 
-from harness import patch_activation, random_int8, run_c_lines, run_generated, run_tflm, to_int8_tflite
+from harness import (dilated_depthwise_tflite, patch_activation, random_int8, run_c_lines, run_generated, run_tflm,
+                     to_int8_tflite)
 from sparsemcu.export import quant
 from sparsemcu.export.ops import depthwise_conv2d as dw
-from sparsemcu.export.quantize import concrete_to_int8_tflite
 from sparsemcu.export.tflite_reader import read_tflite
-from sparsemcu.tf import keras, tensorflow
+from sparsemcu.tf import keras
 
 N_SAMPLES = 40
 
@@ -109,25 +109,10 @@ def test_depthwise_conv2d_bit_exact(case, tmp_path):
                                       err_msg=f"{variant} {CASES[case]}")
 
 
-def _dilated_depthwise_tflite(in_shape, mult, kernel, dilation, padding, seed):
-    tf = tensorflow()
-    rng = np.random.default_rng(seed)
-    w = tf.constant(rng.normal(size=(*kernel, in_shape[-1], mult)).astype(np.float32) * 0.4)
-    b = tf.constant(rng.normal(size=(in_shape[-1] * mult,)).astype(np.float32) * 0.1)
-
-    @tf.function(input_signature=[tf.TensorSpec((1, *in_shape), tf.float32)])
-    def f(x):
-        y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], padding, dilations=dilation)
-        return tf.nn.relu6(tf.nn.bias_add(y, b))
-
-    calib = rng.uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)
-    return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)
-
-
 @pytest.mark.parametrize("mult", [2, 1])
 @pytest.mark.parametrize("padding", ["SAME", "VALID"])
 def test_depthwise_conv2d_dilation_bit_exact(padding, mult, tmp_path):
-    tfl = _dilated_depthwise_tflite((11, 9, 3), mult, (3, 2), (2, 3), padding, seed=5)
+    tfl = dilated_depthwise_tflite((11, 9, 3), mult, (3, 2), (2, 3), padding, seed=5)
     nodes = [n for n in read_tflite(tfl).nodes if n.op == "DEPTHWISE_CONV_2D"]
     assert nodes and nodes[0].options["dilation_w_factor"] == 3
     x = random_int8((11, 9, 3), N_SAMPLES, seed=11)
@@ -138,7 +123,7 @@ def test_depthwise_conv2d_dilation_bit_exact(padding, mult, tmp_path):
 
 def test_depthwise_conv2d_simd_dilated_3x3(tmp_path):
     """3x3 with dilation 2 (the generic path: taps two halfwords apart) and zero-point padding rows."""
-    tfl = _dilated_depthwise_tflite((10, 12, 6), 1, (3, 3), (2, 2), "SAME", seed=8)
+    tfl = dilated_depthwise_tflite((10, 12, 6), 1, (3, 3), (2, 2), "SAME", seed=8)
     x = random_int8((10, 12, 6), N_SAMPLES, seed=12)
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "simd"), run_tflm(tfl, x))
 

@@ -8,10 +8,9 @@ import zlib
 import numpy as np
 import pytest
 
-from harness import patch_activation, random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import dilated_depthwise_tflite, patch_activation, random_int8, run_generated, run_tflm, to_int8_tflite
 from sparsemcu.export.ops import depthwise_conv2d_sparse as dws
-from sparsemcu.export.quantize import concrete_to_int8_tflite
-from sparsemcu.tf import keras, tensorflow
+from sparsemcu.tf import keras
 
 N_SAMPLES = 24
 
@@ -72,28 +71,10 @@ def test_depthwise_conv2d_sparse_clamped_activation(act, tmp_path):
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
 
 
-def _dilated_tflite(in_shape, mult, kernel, dilation, padding, seed):
-    """One dilated DEPTHWISE_CONV_2D (tf.nn.depthwise_conv2d) with RELU6, 60 % of the weights zero."""
-    tf = tensorflow()
-    rng = np.random.default_rng(seed)
-    w = rng.normal(size=(*kernel, in_shape[-1], mult)).astype(np.float32) * 0.4
-    w[rng.random(w.shape) < 0.6] = 0
-    w = tf.constant(w)
-    b = tf.constant(rng.normal(size=(in_shape[-1] * mult,)).astype(np.float32) * 0.1)
-
-    @tf.function(input_signature=[tf.TensorSpec((1, *in_shape), tf.float32)])
-    def f(x):
-        y = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], padding, dilations=dilation)
-        return tf.nn.relu6(tf.nn.bias_add(y, b))
-
-    calib = rng.uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)
-    return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)
-
-
 @pytest.mark.parametrize("mult", [2, 1])
 @pytest.mark.parametrize("padding", ["SAME", "VALID"])
 def test_depthwise_conv2d_sparse_dilation(padding, mult, tmp_path):
-    tfl = _dilated_tflite((11, 9, 3), mult, (3, 2), (2, 3), padding, seed=5)
+    tfl = dilated_depthwise_tflite((11, 9, 3), mult, (3, 2), (2, 3), padding, seed=5, zero_fraction=0.6)
     x = random_int8((11, 9, 3), N_SAMPLES, seed=11)
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
 

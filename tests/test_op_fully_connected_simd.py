@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import edit_tflite, operators_named, random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import dense_tflite, edit_tflite, operators_named, random_int8, run_generated, run_tflm
 from sparsemcu.export import layouts
-from sparsemcu.tf import keras
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from sparse_models import prune_tflite  # noqa: E402
@@ -32,22 +31,9 @@ CASES = [
 ]
 
 
-def _fc_tflite(case: int) -> bytes:
-    k = keras()
+def _model(case: int) -> bytes:
     in_shape, units, act = CASES[case]
-    model = k.Sequential([k.layers.Input(in_shape), k.layers.Dense(units, activation=act)])
-    return to_int8_tflite(model, seed=case)
-
-
-@pytest.fixture(scope="module")
-def fc_models():
-    return {}
-
-
-def _model(cache, case):
-    if case not in cache:
-        cache[case] = _fc_tflite(case)
-    return cache[case]
+    return dense_tflite(in_shape, units, act, case)
 
 
 def _weights(model, op):
@@ -82,23 +68,23 @@ def _check(tfl, case, tmp_path, seed=None):
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 @pytest.mark.parametrize("sparsity", (0.0, 0.9))
-def test_fully_connected_simd_bit_exact(case, sparsity, fc_models, tmp_path):
-    tfl = _model(fc_models, case)
+def test_fully_connected_simd_bit_exact(case, sparsity, tmp_path):
+    tfl = _model(case)
     _check(prune_tflite(tfl, sparsity) if sparsity else tfl, case, tmp_path)
 
 
 @pytest.mark.parametrize("case", (0, 2, 4, 6, 10))
-def test_fully_connected_simd_per_channel(case, fc_models, tmp_path):
-    _check(edit_tflite(_model(fc_models, case), _per_channel(case)), case, tmp_path)
+def test_fully_connected_simd_per_channel(case, tmp_path):
+    _check(edit_tflite(_model(case), _per_channel(case)), case, tmp_path)
 
 
-def test_fully_connected_simd_zero_outputs(fc_models, tmp_path):
+def test_fully_connected_simd_zero_outputs(tmp_path):
     def edit(model):
         for op in operators_named(model, "FULLY_CONNECTED"):
             _, _, buf, w = _weights(model, op)
             w[1::3] = 0
             buf.data = np.frombuffer(w.tobytes(), np.uint8).copy()
-    _check(edit_tflite(_model(fc_models, 0), edit), 0, tmp_path, seed=7)
+    _check(edit_tflite(_model(0), edit), 0, tmp_path, seed=7)
 
 
 def _decode(stream: np.ndarray, out_f: int, in_f: int) -> tuple[np.ndarray, np.ndarray]:

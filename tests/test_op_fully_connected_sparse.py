@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import edit_tflite, operators_named, random_int8, run_generated, run_tflm, to_int8_tflite
+from harness import dense_tflite, edit_tflite, operators_named, random_int8, run_generated, run_tflm
 from sparsemcu.export import layouts
-from sparsemcu.tf import keras
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from sparse_models import prune_tflite  # noqa: E402
@@ -24,33 +23,20 @@ CASES = [
 ]
 
 
-def _fc_tflite(case: int) -> bytes:
-    k = keras()
+def _model(case: int) -> bytes:
     in_shape, units, act = CASES[case]
-    model = k.Sequential([k.layers.Input(in_shape), k.layers.Dense(units, activation=act)])
-    return to_int8_tflite(model, seed=case)
-
-
-@pytest.fixture(scope="module")
-def fc_models():
-    return {}
-
-
-def _model(cache, case):
-    if case not in cache:
-        cache[case] = _fc_tflite(case)
-    return cache[case]
+    return dense_tflite(in_shape, units, act, case)
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 @pytest.mark.parametrize("sparsity", (0.5, 0.9, 0.97))
-def test_fully_connected_sparse_bit_exact(case, sparsity, fc_models, tmp_path):
-    tfl = prune_tflite(_model(fc_models, case), sparsity)
+def test_fully_connected_sparse_bit_exact(case, sparsity, tmp_path):
+    tfl = prune_tflite(_model(case), sparsity)
     x = random_int8(CASES[case][0], 20, seed=case)
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
 
 
-def test_fully_connected_sparse_zero_outputs(fc_models, tmp_path):
+def test_fully_connected_sparse_zero_outputs(tmp_path):
     def edit(model):
         sg = model.subgraphs[0]
         for op in operators_named(model, "FULLY_CONNECTED"):
@@ -59,7 +45,7 @@ def test_fully_connected_sparse_zero_outputs(fc_models, tmp_path):
             w = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), np.int8).reshape(t.shape).copy()
             w[::2] = 0
             buf.data = np.frombuffer(w.tobytes(), np.uint8).copy()
-    tfl = edit_tflite(prune_tflite(_model(fc_models, 0), 0.9), edit)
+    tfl = edit_tflite(prune_tflite(_model(0), 0.9), edit)
     x = random_int8(CASES[0][0], 20, seed=7)
     np.testing.assert_array_equal(run_generated(tfl, x, tmp_path, "sparse"), run_tflm(tfl, x))
 
