@@ -224,9 +224,9 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
     bad = [o for o in cfg.objectives if o not in OBJECTIVES]
     if bad or cfg.objectives[0] != "error":
         raise SparsemcuError(f"objectives must start with error and use {', '.join(OBJECTIVES)}")
+    data = load_data(cfg)  # fail early on a bad dataset, before creating --out or touching the storage
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_data(cfg)  # fail early on a bad dataset, before touching the storage
     url = storage_url(cfg)
     storage = open_storage(url)
     n_before = 0

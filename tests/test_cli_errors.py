@@ -401,3 +401,11 @@ def test_os_error_line_names_the_file_and_the_fix(tmp_path):
         (tmp_path / "f" / "g").mkdir()
     line = os_error_line(e.value)
     assert str(tmp_path / "f" / "g") in line and "a file is in the way" in line and "\n" not in line
+
+
+def test_search_on_an_unknown_dataset_creates_nothing(tmp_path):
+    """A bad --dataset is one line, and the --out directory is not left behind empty."""
+    out = tmp_path / "run"
+    r = cli("search", "--dataset", "no-such-data", "--trials", "1", "--out", str(out))
+    one_line_error(r, "no-such-data")
+    assert not out.exists()
