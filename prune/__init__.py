@@ -12,21 +12,35 @@ from .common import PruneResult, channel_counts, nonzero_weights, sparsity
 METHODS = ("none", "svd", "bc", "magnitude")
 
 
+def _method(method: str):
+    from sparsemcu.errors import SparsemcuError
+    if method == "svd":
+        from .svd import prune_svd
+        return prune_svd
+    if method in ("bc", "bayesian_compression"):
+        from .bayesian_compression import prune_bayesian_compression
+        return prune_bayesian_compression
+    if method == "magnitude":
+        from .magnitude import prune_magnitude
+        return prune_magnitude
+    raise SparsemcuError(f"unknown pruning method {method!r}: use one of {', '.join(METHODS)}")
+
+
 def apply(method: str, model, x, y, **params) -> PruneResult:
-    """Prune `model` with `method` in METHODS ('none' returns it unchanged)."""
+    """Prune `model` with `method` in METHODS ('none' returns it unchanged). A parameter the method
+    does not take is an error (a misspelt one must not be dropped silently)."""
+    import inspect
+
     from sparsemcu.errors import SparsemcuError
     if method in (None, "none"):
         return PruneResult(model, "none", {"sparsity": sparsity(model)})
-    if method == "svd":
-        from .svd import prune_svd
-        return prune_svd(model, x, y, **params)
-    if method in ("bc", "bayesian_compression"):
-        from .bayesian_compression import prune_bayesian_compression
-        return prune_bayesian_compression(model, x, y, **params)
-    if method == "magnitude":
-        from .magnitude import prune_magnitude
-        return prune_magnitude(model, x, y, **params)
-    raise SparsemcuError(f"unknown pruning method {method!r}: use one of {', '.join(METHODS)}")
+    fn = _method(method)
+    takes = [n for n, p in inspect.signature(fn).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(params) - set(takes))
+    if unknown:
+        raise SparsemcuError(f"pruning method {method!r} has no parameter {', '.join(unknown)}; "
+                             f"it takes {', '.join(takes)}")
+    return fn(model, x, y, **params)
 
 
 __all__ = ["apply", "METHODS", "PruneResult", "sparsity", "nonzero_weights", "channel_counts"]

@@ -72,7 +72,7 @@ def _gated(layer, is_last_dense: bool) -> bool:
 
 def prune_bayesian_compression(model, x, y, *, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3,
                                kl_scale: float = 5.0, threshold: float = 0.0, finetune_epochs: int = 1,
-                               min_channels: int = 1, **_ignored) -> PruneResult:
+                               min_channels: int = 1) -> PruneResult:
     """Structured pruning of a trained Sequential model; returns a smaller standard model."""
     require_sequential(model, "Bayesian Compression")
     dense_idx = [i for i, l in enumerate(model.layers) if isinstance(l, keras.layers.Dense)]

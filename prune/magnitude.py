@@ -14,7 +14,7 @@ from .common import PruneResult, fit, masked_finetune, require_sequential, spars
 
 def prune_magnitude(model, x, y, *, epochs: int = 2, batch_size: int = 64, lr: float = 1e-3,
                     target_sparsity: float = 0.75, schedule: str = "polynomial",
-                    finetune_epochs: int = 0, **_ignored) -> PruneResult:
+                    finetune_epochs: int = 0) -> PruneResult:
     require_sequential(model, "magnitude")
     before = sparsity(model)
     target = float(min(max(target_sparsity, 0.0), 0.99))

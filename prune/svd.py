@@ -89,7 +89,7 @@ _MAP = {keras.layers.Conv2D: SVDConv2D, keras.layers.DepthwiseConv2D: SVDDepthwi
 
 def prune_svd(model, x, y, *, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3,
               kl_scale: float = 1.0, threshold: float = 3.0, finetune_epochs: int = 1,
-              finetune_lr: float | None = None, **_ignored) -> PruneResult:
+              finetune_lr: float | None = None) -> PruneResult:
     """Sparse VD on a trained Sequential model. `kl_scale` multiplies the (1/N-scaled) KL term:
     > 1 prunes harder. Returns a standard Keras model with exactly-zero pruned weights."""
     require_sequential(model, "Sparse Variational Dropout")

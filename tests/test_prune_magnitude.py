@@ -26,3 +26,13 @@ def test_magnitude_sparsity_accuracy_int8():
     tfl = keras_to_int8_tflite(pruned, ds.x_train[:200])
     assert int8_zero_weights(tfl) >= zeros
     assert int8_accuracy(tfl, ds.x_test, ds.y_test) >= base_acc - TOL
+
+
+def test_unknown_pruning_parameter_is_an_error():
+    """A misspelt parameter is named, with what the method takes, before any work (never dropped)."""
+    from sparsemcu import prune
+    from sparsemcu.errors import SparsemcuError
+    with pytest.raises(SparsemcuError, match=r"'magnitude' has no parameter target_sparsty; it takes .*target_sparsity"):
+        prune.apply("magnitude", None, None, None, target_sparsty=0.5)
+    with pytest.raises(SparsemcuError, match="unknown pruning method 'l1'"):
+        prune.apply("l1", None, None, None)
