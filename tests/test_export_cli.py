@@ -46,8 +46,8 @@ def test_unsupported_op_is_one_line_and_writes_nothing(tflite_files, tmp_path):
     out = tmp_path / "bad"
     r = _cli("export", str(tflite_files / "bad.tflite"), "--out", str(out))
     assert r.returncode == 2
-    lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("sparsemcu")]
-    assert len(lines) == 1 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()  # all of stderr: exactly the one error line
+    assert len(lines) == 1 and lines[0].startswith("sparsemcu") and "Traceback" not in r.stderr, r.stderr
     assert "unsupported operator TANH at index 1" in lines[0] and "CONV_2D" in lines[0]
     assert not out.exists()
 
