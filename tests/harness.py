@@ -173,3 +173,25 @@ def dilated_depthwise_tflite(in_shape, mult, kernel, dilation, padding, seed, ze
 
     calib = rng.uniform(-1, 1, size=(32, *in_shape)).astype(np.float32)
     return concrete_to_int8_tflite(f.get_concrete_function(), f, calib)
+
+
+# --- random requantisation channels for the fixed-point tests ---
+
+def random_requant_channel(rng, trial: int, max_k: int, weight_low: int = -127):
+    """One output channel for the requantisation tests: (k, weight row [1, k], mult, shift, bias,
+    input offset, output offset); every 9th trial's weights all zero, multipliers 1e-7 .. 0.49."""
+    from sparsemcu.export import quant
+    k = int(rng.integers(1, max_k))
+    rows = rng.integers(weight_low, 128, size=(1, k)) * (trial % 9 != 0)
+    real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
+    mult, shift = quant.quantize_multiplier(real)
+    bias = int(rng.integers(-2**20, 2**20))
+    in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+    return k, rows, mult, shift, bias, in_off, out_off
+
+
+def tie_accumulator(rng, mult: int, shift: int, bound: int) -> int:
+    """An accumulator (|acc| <= bound) at, or one off, a tie of the requantisation's second rounding."""
+    e = -shift
+    target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
+    return int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound))

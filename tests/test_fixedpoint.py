@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness import run_c_lines
+from harness import random_requant_channel, run_c_lines, tie_accumulator
 from sparsemcu.export import quant
 
 PROGRAM = r"""
@@ -67,14 +67,9 @@ def test_fused_requantisation_equals_the_two_step_spec(tmp_path):
     rng = np.random.default_rng(1)
     lines, expected = [], []
     for trial in range(400):
-        k = int(rng.integers(1, 600))
-        rows = rng.integers(-127, 128, size=(1, k)) * (trial % 9 != 0)  # every 9th channel all zero
-        real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
-        mult, shift = quant.quantize_multiplier(real)
-        bias = int(rng.integers(-2**20, 2**20))
-        in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        k, rows, mult, shift, bias, in_off, out_off = random_requant_channel(rng, trial, 600)
         table = quant.fused_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]), out_off)
-        assert table is not None, (real, k)
+        assert table is not None, (mult, shift, k)
         folded = int(table[0, 0])  # bias + in_off * sum(row): the kernel's accumulator starts there
         bound = abs(folded) + 128 * int(np.abs(rows).sum())  # |accumulator| for any int8 input
         for _ in range(20):
@@ -82,9 +77,7 @@ def test_fused_requantisation_equals_the_two_step_spec(tmp_path):
             acc_ref = bias + int(((x + in_off) * rows[0]).sum())  # the reference kernel's accumulator
             acc_fused = folded + int((x * rows[0]).sum()) if rows.any() else 0
             if rng.random() < 0.3 and rows.any():  # aim at a tie of the second rounding
-                e = -shift
-                target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
-                acc_fused = int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound))
+                acc_fused = tie_accumulator(rng, mult, shift, bound)
                 acc_ref = acc_fused - folded + bias + in_off * int(rows[0].sum())
             want = quant.multiply_by_quantized_multiplier(acc_ref, mult, shift) + out_off
             expected.append(want)
@@ -119,24 +112,16 @@ def test_smmlar_requantisation_equals_the_two_step_spec(tmp_path):
     rng = np.random.default_rng(2)
     lines, expected = [], []
     for trial in range(400):
-        k = int(rng.integers(1, 600))
-        rows = rng.integers(-128, 128, size=(1, k)) * (trial % 9 != 0)  # every 9th channel all zero
-        real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
-        mult, shift = quant.quantize_multiplier(real)
-        bias = int(rng.integers(-2**20, 2**20))
-        in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        k, rows, mult, shift, bias, in_off, out_off = random_requant_channel(rng, trial, 600, weight_low=-128)
         table = quant.smmlar_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]),
                                            out_off)
-        assert table is not None, (real, k)
+        assert table is not None, (mult, shift, k)
         folded2 = int(table[0, 0])  # 2 * (bias + in_off * sum(row)): the kernel's accumulator starts there
         bound = abs(folded2 // 2) + 128 * int(np.abs(rows).sum())  # |accumulator| for any int8 input
         accs = [folded2 // 2 + int((rng.integers(-128, 128, size=k) * rows[0]).sum()) for _ in range(16)]
         accs += [bound, -bound, 0, -1, 1]
         if rows.any():  # aim at ties of the second rounding
-            e = -shift
-            for _ in range(8):
-                target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
-                accs.append(int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound)))
+            accs += [tie_accumulator(rng, mult, shift, bound) for _ in range(8)]
         for acc in accs:
             acc_ref = acc - folded2 // 2 + bias + in_off * int(rows[0].sum())  # the reference kernel's
             want = quant.multiply_by_quantized_multiplier(acc_ref, mult, shift) + out_off if rows.any() else \

@@ -11,8 +11,8 @@ VALID padding and dilation.
 import numpy as np
 import pytest
 
-from harness import (dilated_depthwise_tflite, patch_activation, random_int8, run_c_lines, run_generated, run_tflm,
-                     to_int8_tflite)
+from harness import (dilated_depthwise_tflite, patch_activation, random_int8, random_requant_channel, run_c_lines,
+                     run_generated, run_tflm, tie_accumulator, to_int8_tflite)
 from sparsemcu.export import quant
 from sparsemcu.export.ops import depthwise_conv2d as dw
 from sparsemcu.export.tflite_reader import read_tflite
@@ -174,12 +174,7 @@ def test_simd_requantisation_equals_the_two_step_spec(tmp_path):
     rng = np.random.default_rng(2)
     lines, expected = [], []
     for trial in range(400):
-        k = int(rng.integers(1, 50))
-        rows = rng.integers(-127, 128, size=(1, k)) * (trial % 9 != 0)  # every 9th channel all zero
-        real = float(np.exp(rng.uniform(np.log(1e-7), np.log(0.49))))
-        mult, shift = quant.quantize_multiplier(real)
-        bias = int(rng.integers(-2**20, 2**20))
-        in_off, out_off = int(rng.integers(-127, 129)), int(rng.integers(-128, 128))
+        k, rows, mult, shift, bias, in_off, out_off = random_requant_channel(rng, trial, 50)
         table = quant.fused_requant_table(np.array([bias]), rows, in_off, np.array([mult]), np.array([shift]), out_off)
         req = quant.doubled_requant(table, rows)
         assert req is not None
@@ -191,9 +186,7 @@ def test_simd_requantisation_equals_the_two_step_spec(tmp_path):
             acc_ref = bias + int(((x + in_off) * rows[0]).sum())
             acc = folded + int((x * rows[0]).sum()) if rows.any() else 0
             if rng.random() < 0.3 and rows.any():  # aim at a tie of the second rounding
-                e = -shift
-                target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
-                acc = int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound))
+                acc = tie_accumulator(rng, mult, shift, bound)
                 acc_ref = acc - folded + bias + in_off * int(rows[0].sum())
             want = quant.multiply_by_quantized_multiplier(acc_ref, mult, shift) + out_off
             assert dw.simd_requant_reference(acc, req[0]) == want
