@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sparsemcu.tf  # noqa: E402,F401  (TensorFlow environment)
 
-from sparsemcu.board_test.deploy import deploy  # noqa: E402
+from sparsemcu.deploy import deploy  # noqa: E402
 from sparsemcu.board_test.models import MODEL_NAMES, export_hil_models  # noqa: E402
 from sparsemcu.errors import SparsemcuError  # noqa: E402
 from sparsemcu.firmware import build, get_board  # noqa: E402

@@ -13,15 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from harness import tflm_arena_bytes, to_int8_tflite  # noqa: E402
-from models import MODELS  # noqa: E402
-from sparsemcu.export.pipeline import lower  # noqa: E402
-from sparsemcu.prune.common import zero_smallest_weights  # noqa: E402
+from sparsemcu.board_test.model_zoo import MODELS, to_int8_tflite
+from sparsemcu.board_test.reference import tflm_arena_bytes
+from sparsemcu.export.pipeline import lower
+from sparsemcu.prune.common import zero_smallest_weights
 
 
 def trained_weights(build, data, samples: int = 6000):
@@ -67,7 +62,7 @@ def main() -> int:
     ap.add_argument("--data", default="fashion_mnist", help="dataset for training and calibration")
     ap.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.5, 0.8, 0.9, 0.95])
     ap.add_argument("--models", nargs="+", default=list(MODELS))
-    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = ap.parse_args()
     from tqdm import tqdm
 

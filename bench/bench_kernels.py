@@ -26,7 +26,7 @@ import numpy as np
 
 import sparsemcu.tf  # noqa: F401  (TensorFlow environment, before TensorFlow is imported)
 
-from sparsemcu.board_test.deploy import deploy  # noqa: E402
+from sparsemcu.deploy import deploy  # noqa: E402
 from sparsemcu.export import cost  # noqa: E402
 from sparsemcu.export.pipeline import Options, export_model  # noqa: E402
 from sparsemcu.firmware.boards import get_board  # noqa: E402
@@ -82,14 +82,14 @@ MODEL_NAMES = ("dscnn_kws", "resnet8", "dscnn_kws_pruned90", "resnet8_pruned90",
 
 def model_bytes(name: str, work: Path) -> bytes:
     if name == "calibration":
-        from harness import to_int8_tflite
+        from sparsemcu.board_test.model_zoo import to_int8_tflite
         cal = work / "calibration.tflite"
         if not cal.exists():
             cal.write_bytes(to_int8_tflite(calibration_model(), seed=1))
         return cal.read_bytes()
     dense = (ANCHOR_DIR / f"{name.replace('_pruned90', '')}.tflite").read_bytes()
     if name.endswith("_pruned90"):
-        from sparse_models import prune_tflite
+        from sparsemcu.board_test.model_zoo import prune_tflite
         return prune_tflite(dense, 0.9)
     return dense
 
@@ -268,8 +268,6 @@ def main(argv=None) -> int:
                     help="folder for the result files and the build work (default bench/results)")
     args = ap.parse_args(argv)
     results = args.results
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT.parent / "tests"))
     work = results / "tmp" / "kernels"
     work.mkdir(parents=True, exist_ok=True)
     anchors = anchor_figures()

@@ -36,20 +36,17 @@ BOARD = "qemu_mps2_an500"
 
 
 def _anchor_figures() -> dict:
-    sys.path.insert(0, str(ROOT))
     from bench_kernels import ANCHOR_DIR, anchor_figures
     return {n: (ANCHOR_DIR / f"{n}.tflite", f["tflm_arena"]) for n, f in anchor_figures().items()}
 
 
 def _tflm_arena(tfl: bytes) -> int | None:
-    sys.path.insert(0, str(ROOT.parent / "tests"))
-    from harness import tflm_arena_bytes
+    from sparsemcu.board_test.reference import tflm_arena_bytes
     return tflm_arena_bytes(tfl)["total"]
 
 
 def fusion_overhead(name: str, tfl: bytes, results: Path) -> dict:
     """Emulated instructions on the M7 with and without layer fusion (speed export, bit-exact checked)."""
-    sys.path.insert(0, str(ROOT))
     from bench_kernels import run
     work = results / "tmp" / "memory"
     work.mkdir(parents=True, exist_ok=True)

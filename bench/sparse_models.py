@@ -1,13 +1,5 @@
-"""Magnitude-pruned copies of int8 .tflite models, for the zero-skipping kernels' benchmarks and tests.
-
-`prune_tflite(bytes, 0.9)` zeroes the smallest-magnitude 90 % of the int8 weights of every
-CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, per layer (unstructured), by editing the
-flatbuffer's buffers in place: scales, zero points, biases and everything else stay as they are,
-so the pruned model is a valid int8 model that TFLM runs as the oracle.
-
-Magnitude is |int8 value x channel scale| (the float weight; `by="int8"` ranks the stored int8
-values instead). Exactly floor(fraction x size) weights per tensor become zero (ties broken by
-position), counting weights that were zero already.
+"""The zero-skipping kernels on magnitude-pruned int8 models (`prune_tflite`, in
+sparsemcu.board_test.model_zoo, shared with the tests).
 
     python bench/sparse_models.py /work/shared/anchor/resnet8.tflite --sparsity 0.9 --board qemu_mps2_an500
 measures the pruned model on a board per layer (variants sparse, simd, dense);
@@ -26,71 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-PRUNED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-INT8 = 9  # TensorType
-
-
-def _schema():
-    from sparsemcu.export.tflite_reader import _schema as schema
-    return schema()
-
-
-def _op_names(model) -> list[str]:
-    from sparsemcu.export.tflite_reader import _builtin_names
-    names = _builtin_names(_schema())
-    return [names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in model.operatorCodes]
-
-
-def prune_weights(w: np.ndarray, scales: np.ndarray | None, fraction: float, axis: int = 0,
-                  by: str = "float") -> np.ndarray:
-    """int8 weights with the smallest-magnitude `fraction` of them set to zero."""
-    w = np.asarray(w, np.int8)
-    mag = np.abs(w.astype(np.float64))
-    if by == "float" and scales is not None and len(scales) > 1:
-        shape = [1] * w.ndim
-        shape[axis] = len(scales)
-        mag = mag * np.asarray(scales, np.float64).reshape(shape)
-    n = int(np.floor(fraction * w.size))
-    flat = w.reshape(-1).copy()
-    order = np.argsort(mag.reshape(-1), kind="stable")
-    flat[order[:n]] = 0
-    return flat.reshape(w.shape)
-
-
-def prune_tflite(tflite_bytes: bytes, fraction: float = 0.9, ops=PRUNED_OPS, by: str = "float") -> bytes:
-    """A copy of the model with each weighted layer's smallest `fraction` of weights zeroed."""
-    import flatbuffers
-    fb = _schema()
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(tflite_bytes), 0))
-    names = _op_names(model)
-    done = set()
-    for sg in model.subgraphs:
-        for op in sg.operators:
-            if names[op.opcodeIndex] not in ops or len(op.inputs) < 2:
-                continue
-            t = sg.tensors[op.inputs[1]]
-            if t.type != INT8 or t.buffer in done:
-                continue
-            buf = model.buffers[t.buffer]
-            if buf.data is None or len(buf.data) == 0:
-                continue  # not constant
-            w = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), np.int8).reshape(t.shape)
-            q = t.quantization
-            scales = None if q is None or q.scale is None else np.asarray(q.scale, np.float64)
-            axis = 0 if q is None else int(q.quantizedDimension or 0)
-            pruned = prune_weights(w, scales, fraction, axis, by)
-            buf.data = np.frombuffer(pruned.tobytes(), np.uint8).copy()
-            done.add(t.buffer)
-    builder = flatbuffers.Builder(len(tflite_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+from sparsemcu.board_test.model_zoo import prune_tflite
 
 
 def measure(tflite_bytes: bytes, board: str, variants=("sparse", "simd", "dense"), out_dir: str = "/tmp/smcu_sparse",
             optimize: str = "speed", limit: int = 3) -> dict:
     """Per variant: deploy with that variant preferred; bit-exactness, median instructions and the layers."""
     import sparsemcu.tf  # noqa: F401  (before TensorFlow)
-    from sparsemcu.board_test.deploy import deploy
+    from sparsemcu.deploy import deploy
     from sparsemcu.export.pipeline import Options, export_model
     results = {}
     for v in variants:
@@ -194,7 +129,7 @@ def calibration_tflite(spec, seed: int = 0) -> bytes:
 def profile_calls(tflite_bytes: bytes, board: str, variant: str, out_dir: str) -> list[dict]:
     """Per kernel call of the export (with `variant` preferred): kernel, features, measured instructions."""
     import sparsemcu.tf  # noqa: F401
-    from sparsemcu.board_test.deploy import deploy
+    from sparsemcu.deploy import deploy
     from sparsemcu.export.pipeline import Options, export_model, lower
     from sparsemcu.firmware.boards import get_board
     opts = Options(optimize="speed", variant=variant, core=get_board(board).cpu or "cortex-m7")

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 IN_BYTES, OUT_BYTES = 64, 10
+IN_SCALE, OUT_SCALE = 1 / 255, 1 / 256
+_HASH = {k: "00112233445566" + v for k, v in {"ok": "77", "trap": "88", "reset": "99", "hang": "aa", "big": "bb"}.items()}
 
 _BODY = {
     "ok": "",
@@ -43,13 +45,13 @@ def write_dummy_model(out_dir: str | Path, kind: str = "ok") -> Path:
 #define MODEL_H
 #include <stdint.h>
 #define MODEL_NAME "dummy_{kind}"
-#define MODEL_HASH "00112233445566{ {'ok': '77', 'trap': '88', 'reset': '99', 'hang': 'aa', 'big': 'bb'}[kind] }"
+#define MODEL_HASH "{_HASH[kind]}"
 #define MODEL_INPUT_BYTES {IN_BYTES}
 #define MODEL_OUTPUT_BYTES {OUT_BYTES}
 #define MODEL_ARENA_BYTES {arena}
-#define MODEL_INPUT_SCALE 0.00392156862745098f
+#define MODEL_INPUT_SCALE {IN_SCALE!r}f
 #define MODEL_INPUT_ZERO_POINT (-128)
-#define MODEL_OUTPUT_SCALE 0.00390625f
+#define MODEL_OUTPUT_SCALE {OUT_SCALE!r}f
 #define MODEL_OUTPUT_ZERO_POINT (-128)
 int8_t *model_input(void);
 int8_t *model_output(void);
@@ -75,7 +77,11 @@ void model_invoke(void) {{
   for (i = 0; i < MODEL_OUTPUT_BYTES; i++) arena[MODEL_INPUT_BYTES + i] = (int8_t)(uint8_t)(acc[i] & 0xff);
 }}
 """)
-    (out / "report.json").write_text(json.dumps({"flash_bytes": 0, "arena_bytes": arena, "dummy": kind}))
+    # the export report's fields the host reads (sparsemcu.board_test.reference.read_model_meta)
+    (out / "report.json").write_text(json.dumps({
+        "model": f"dummy_{kind}", "model_hash": _HASH[kind], "flash_bytes": 0, "arena_bytes": arena, "dummy": kind,
+        "input": {"shape": [1, IN_BYTES], "dtype": "int8", "scale": IN_SCALE, "zero_point": -128},
+        "output": {"shape": [1, OUT_BYTES], "dtype": "int8", "scale": OUT_SCALE, "zero_point": -128}}))
     return out
 
 

@@ -10,10 +10,6 @@ from sparsemcu.firmware.boards import Board
 
 from .protocol import PortNotFound
 
-# ST-LINK/V2-1, V3 (VCP-capable) USB product ids; vendor 0x0483 (STMicroelectronics)
-STLINK_VID = 0x0483
-STLINK_PIDS = {0x374B, 0x374D, 0x374E, 0x374F, 0x3752, 0x3753, 0x3754}
-
 
 class FlashError(SparsemcuError):
     pass
@@ -54,14 +50,23 @@ def flash(board: Board, elf: Path, binf: Path, hexf: Path, timeout: float = 120.
     return tool
 
 
+def usb_ids(board: Board) -> tuple[int | None, set[int]]:
+    """The USB vendor and product ids of the board's serial port, as board.json `serial` states them."""
+    vid = board.serial.get("usb_vid")
+    return (int(vid, 0) if isinstance(vid, str) else vid), {int(p, 0) if isinstance(p, str) else int(p)
+                                                            for p in board.serial.get("usb_pids", [])}
+
+
 def find_port(board: Board) -> str:
-    """The board's serial port: its USB VCP (ST-LINK for the Nucleo boards)."""
+    """The board's serial port: the USB device with board.json's vendor/product ids (the ST-LINK
+    virtual COM port on the Nucleo boards), or one that names itself ST-LINK."""
     from serial.tools import list_ports
 
+    vid, pids = usb_ids(board)
     matches = []
     for p in list_ports.comports():
         desc = f"{p.description or ''} {p.manufacturer or ''} {p.product or ''}".lower()
-        if (p.vid == STLINK_VID and (p.pid in STLINK_PIDS or p.pid is None)) or "stlink" in desc or "st-link" in desc:
+        if (vid is not None and p.vid == vid and (p.pid in pids or p.pid is None)) or "stlink" in desc or "st-link" in desc:
             matches.append(p.device)
     if not matches:
         raise PortNotFound(f"no ST-LINK virtual COM port found for {board.name} (board not connected?); give --port")

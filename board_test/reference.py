@@ -1,7 +1,11 @@
-"""Model metadata (model.h, the int8 .tflite) and the host reference: TFLM's reference kernels."""
+"""Model metadata (report.json) and the host reference: TFLM's reference kernels, the one oracle the
+deploy, the tests and the benchmarks use."""
 from __future__ import annotations
 
+import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,39 +30,25 @@ class ModelMeta:
     output_shape: tuple | None = None
 
 
-def _eval_c_number(v: str) -> float:
-    v = v.strip()
-    while v.startswith("(") and v.endswith(")"):
-        v = v[1:-1].strip()
-    v = re.sub(r"(?<=[0-9.])[fFuUlL]+$", "", v)
-    v = re.sub(r"^\(\s*(u?int\d+_t|float|double)\s*\)", "", v).strip()
-    return float(v) if any(c in v for c in ".eE") and not v.lower().startswith("0x") else float(int(v, 0))
-
-
-def read_model_h(model_dir: Path) -> ModelMeta:
-    path = Path(model_dir) / "src" / "model.h"
+def read_model_meta(model_dir: Path) -> ModelMeta:
+    """The exported model's identity and edges from DIR/report.json (written by `sparsemcu export`
+    from the same values it renders into model.h)."""
+    path = Path(model_dir) / "report.json"
     if not path.is_file():
         raise SparsemcuError(f"{path} not found: export the model first (`sparsemcu export MODEL --out {model_dir}`)")
-    defs = {}
-    for m in re.finditer(r"^\s*#\s*define\s+(MODEL_[A-Z_0-9]+)\s+(.+?)\s*(?:/\*.*)?$", path.read_text(), re.M):
-        defs[m.group(1)] = m.group(2).strip()
-    need = ["MODEL_NAME", "MODEL_HASH", "MODEL_INPUT_BYTES", "MODEL_OUTPUT_BYTES", "MODEL_ARENA_BYTES",
-            "MODEL_INPUT_SCALE", "MODEL_INPUT_ZERO_POINT", "MODEL_OUTPUT_SCALE", "MODEL_OUTPUT_ZERO_POINT"]
-    missing = [k for k in need if k not in defs]
-    if missing:
-        raise SparsemcuError(f"{path} lacks {', '.join(missing)} (not a sparsemcu model.h?)")
     try:
+        rep = json.loads(path.read_text())
+        inp, out = rep["input"], rep["output"]
         return ModelMeta(
-            name=defs["MODEL_NAME"].strip('"'), hash=defs["MODEL_HASH"].strip('"'),
-            input_bytes=int(_eval_c_number(defs["MODEL_INPUT_BYTES"])),
-            output_bytes=int(_eval_c_number(defs["MODEL_OUTPUT_BYTES"])),
-            arena_bytes=int(_eval_c_number(defs["MODEL_ARENA_BYTES"])),
-            input_scale=_eval_c_number(defs["MODEL_INPUT_SCALE"]),
-            input_zero_point=int(_eval_c_number(defs["MODEL_INPUT_ZERO_POINT"])),
-            output_scale=_eval_c_number(defs["MODEL_OUTPUT_SCALE"]),
-            output_zero_point=int(_eval_c_number(defs["MODEL_OUTPUT_ZERO_POINT"])))
-    except ValueError as exc:
-        raise SparsemcuError(f"{path}: cannot read a MODEL_ constant ({exc})") from None
+            name=str(rep["model"]), hash=str(rep["model_hash"]),
+            input_bytes=int(np.prod(inp["shape"])), output_bytes=int(np.prod(out["shape"])),
+            arena_bytes=int(rep["arena_bytes"]),
+            input_scale=float(inp["scale"]), input_zero_point=int(inp["zero_point"]),
+            output_scale=float(out["scale"]), output_zero_point=int(out["zero_point"]),
+            input_shape=tuple(inp["shape"]), output_shape=tuple(out["shape"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        what = f"lacks {exc}" if isinstance(exc, KeyError) else f"is not valid ({exc})"
+        raise SparsemcuError(f"{path} {what}: not a sparsemcu export report (export the model again)") from None
 
 
 class TflmReference:
@@ -100,3 +90,40 @@ def load_reference(model_dir: Path) -> TflmReference | None:
     if not p.is_file():
         return None
     return TflmReference(p.read_bytes())
+
+
+def run_tflm(tflite_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """The bit-exact oracle: TFLM reference kernels, one sample at a time; returns int8 [N, ...]."""
+    from tflite_micro.python.tflite_micro import runtime
+    it = runtime.Interpreter.from_bytes(tflite_bytes)
+    outs = []
+    for sample in x:
+        it.set_input(sample[None, ...], 0)
+        it.invoke()
+        outs.append(np.array(it.get_output(0))[0])
+    return np.stack(outs)
+
+
+def tflm_arena_bytes(tflite_bytes: bytes) -> dict:
+    """TFLM's arena use, parsed from RecordingMicroAllocator's report (written to fd 2)."""
+    from tflite_micro.python.tflite_micro import runtime
+    it = runtime.Interpreter.from_bytes(tflite_bytes)
+    shape = it.get_input_details(0)["shape"]
+    it.set_input(np.zeros(shape, np.int8), 0)
+    it.invoke()
+    with tempfile.TemporaryFile() as f:
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            it.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    out = {}
+    for key, pat in (("total", r"allocation total (\d+)"), ("head", r"allocation head (\d+)"),
+                     ("tail", r"allocation tail (\d+)")):
+        m = re.search(pat, text)
+        out[key] = int(m.group(1)) if m else None
+    return out

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sparsemcu.board_test import ci
-from sparsemcu.board_test.deploy import deploy
+from sparsemcu.deploy import deploy
 from sparsemcu.board_test.models import MODEL_NAMES, export_hil_models
 from sparsemcu.firmware import get_board
 

@@ -1,15 +1,16 @@
 """Render model.h / model.c from firmware_templates/model/*.j2 and gather the kernel sources."""
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
+from sparsemcu.firmware_templates import root as _templates_root
+
 from .ops.base import KernelCall
 
-TEMPLATES = Path(str(resources.files("sparsemcu.firmware_templates")))
+TEMPLATES = _templates_root()
 KERNELS_DIR = TEMPLATES / "kernels"
 
 

@@ -1,66 +1,19 @@
-"""Shared test helpers: Keras -> int8 TFLite, the TFLM oracle, and generated C run natively."""
+"""Shared test helpers: generated C run natively, flatbuffer edits, random cases. The TFLM oracle and
+the shared models come from the product package (sparsemcu.board_test.reference / model_zoo)."""
 from __future__ import annotations
 
 import functools
-import os
-import re
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-
+from sparsemcu.board_test.model_zoo import to_int8_tflite  # noqa: E402,F401  (re-exported for the tests)
+from sparsemcu.board_test.reference import run_tflm, tflm_arena_bytes  # noqa: E402,F401
 from sparsemcu.export.pipeline import Options, export_model  # noqa: E402
-from sparsemcu.export.quantize import keras_to_int8_tflite  # noqa: E402
 
 BATCH_RUNNER = Path(__file__).parent / "c" / "batch_runner.c"
 CFLAGS = ["-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function"]
-
-
-def to_int8_tflite(model, calib_x: np.ndarray | None = None, seed: int = 0) -> bytes:
-    """Full-int8 conversion; without calib_x, uniform random calibration data in [-1, 1)."""
-    if calib_x is None:
-        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        calib_x = np.random.default_rng(seed).uniform(-1, 1, size=(64, *shape)).astype(np.float32)
-    return keras_to_int8_tflite(model, calib_x)
-
-
-def run_tflm(tflite_bytes: bytes, x: np.ndarray) -> np.ndarray:
-    """The bit-exact oracle: TFLM reference kernels, one sample at a time; returns int8 [N, ...]."""
-    from tflite_micro.python.tflite_micro import runtime
-    it = runtime.Interpreter.from_bytes(tflite_bytes)
-    outs = []
-    for sample in x:
-        it.set_input(sample[None, ...], 0)
-        it.invoke()
-        outs.append(np.array(it.get_output(0))[0])
-    return np.stack(outs)
-
-
-def tflm_arena_bytes(tflite_bytes: bytes) -> dict:
-    """TFLM's arena use, parsed from RecordingMicroAllocator's report (written to fd 2)."""
-    from tflite_micro.python.tflite_micro import runtime
-    it = runtime.Interpreter.from_bytes(tflite_bytes)
-    shape = it.get_input_details(0)["shape"]
-    it.set_input(np.zeros(shape, np.int8), 0)
-    it.invoke()
-    with tempfile.TemporaryFile() as f:
-        saved = os.dup(2)
-        try:
-            os.dup2(f.fileno(), 2)
-            it.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        text = f.read().decode(errors="replace")
-    out = {}
-    for key, pat in (("total", r"allocation total (\d+)"), ("head", r"allocation head (\d+)"),
-                     ("tail", r"allocation tail (\d+)")):
-        m = re.search(pat, text)
-        out[key] = int(m.group(1)) if m else None
-    return out
 
 
 def build_native(export_dir: Path) -> Path:

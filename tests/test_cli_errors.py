@@ -15,7 +15,7 @@ import pytest
 from harness import to_int8_tflite
 from sparsemcu.board_test import dummy
 from sparsemcu.board_test import protocol as P
-from sparsemcu.board_test.deploy import deploy
+from sparsemcu.deploy import deploy
 from sparsemcu.errors import SparsemcuError
 from sparsemcu.nas import runs
 from sparsemcu.tf import keras

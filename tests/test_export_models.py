@@ -1,18 +1,14 @@
 """Whole models (plain, depthwise-separable, residual, pruned) on digits: generated C == TFLM."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from harness import run_generated, run_tflm, tflm_arena_bytes, to_int8_tflite  # noqa: E402
-from models import MODELS  # noqa: E402
-from sparsemcu.datasets import load  # noqa: E402
-from sparsemcu.export.pipeline import Options, lower  # noqa: E402
-from sparsemcu.export.quant import quantize_input  # noqa: E402
-from sparsemcu.prune.common import zero_smallest_weights  # noqa: E402
+from harness import run_generated, run_tflm, tflm_arena_bytes, to_int8_tflite
+from sparsemcu.board_test.model_zoo import MODELS
+from sparsemcu.datasets import load
+from sparsemcu.export.pipeline import Options, lower
+from sparsemcu.export.quant import quantize_input
+from sparsemcu.prune.common import zero_smallest_weights
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from sparsemcu.board_test import ci, dummy
 from sparsemcu.board_test import protocol as P
 from sparsemcu.board_test.client import Client
-from sparsemcu.board_test.deploy import deploy
+from sparsemcu.deploy import deploy
 from sparsemcu.board_test.flash import FlashError
 from sparsemcu.board_test.transport import QemuTransport, Transport
 from sparsemcu.cli import main as cli_main

@@ -283,3 +283,24 @@ def test_every_kernel_compiles_for_arm_with_werror(board, tmp_path):
         if p.returncode:
             failures.append(f"{src.name}: {p.stderr.strip().splitlines()[0] if p.stderr.strip() else p.returncode}")
     assert not failures, failures
+
+
+@needs_arm
+def test_unchanged_build_is_reused_and_a_change_rebuilds(tmp_path):
+    """`make deploy` runs `build` then `deploy`: the second build of the same sources, board and flags
+    returns the first one's result without compiling; changing a source or an output rebuilds."""
+    d = dummy.write_dummy_model(tmp_path / "m", "ok")
+    first = build(d, "qemu_mps2_an500")
+    elf = d / "build" / "firmware.elf"
+    stamp = elf.stat().st_mtime_ns
+    again = build(d, "qemu_mps2_an500")
+    assert again.reused and not first.reused
+    assert elf.stat().st_mtime_ns == stamp and again.flash_bytes == first.flash_bytes
+    assert not build(d, "qemu_mps2_an386").reused  # another board
+    model_c = d / "src" / "model.c"
+    model_c.write_text(model_c.read_text() + "\n/* changed */\n")
+    changed = build(d, "qemu_mps2_an386")
+    assert not changed.reused and changed.fingerprint != first.fingerprint
+    assert build(d, "qemu_mps2_an386").reused
+    elf.unlink()  # an output gone: rebuilt
+    assert not build(d, "qemu_mps2_an386").reused

@@ -7,7 +7,7 @@ import pytest
 
 from harness import to_int8_tflite
 from sparsemcu.board_test import ci
-from sparsemcu.board_test.deploy import deploy
+from sparsemcu.deploy import deploy
 from sparsemcu.export.pipeline import Options, export_model, lower
 from sparsemcu.tf import keras
 

@@ -1,18 +1,15 @@
 """CONV_2D, zero-skipping `sparse` variant: generated C equals TFLM element for element on random
 convolutions pruned to 50 / 90 / 97 % zeros (and with all-zero output channels), and its offline
 weight stream round-trips."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import edit_tflite, operators_named, random_int8, run_generated, run_tflm, to_int8_tflite
+from sparsemcu.board_test.model_zoo import prune_tflite
 from sparsemcu.export import layouts
 from sparsemcu.tf import keras
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from sparse_models import prune_tflite  # noqa: E402
 
 CASES = [
     # (in_shape, filters, kernel, strides, padding, activation)

@@ -3,17 +3,14 @@ TFLM element for element on random layers: in_features with and without a tail (
 multiple of 4, tiny layers), out_features with and without single outputs after the quads, batches 1 to
 3, per-tensor and per-channel weights, relu / relu6 / none, dense and pruned weights, all-zero outputs;
 and its weight stream lays the weights out as the kernel reads them."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import dense_tflite, edit_tflite, operators_named, random_int8, run_generated, run_tflm
+from sparsemcu.board_test.model_zoo import prune_tflite
 from sparsemcu.export import layouts
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from sparse_models import prune_tflite  # noqa: E402
 
 CASES = [
     # (input shape, units, activation)

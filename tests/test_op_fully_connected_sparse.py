@@ -1,17 +1,14 @@
 """FULLY_CONNECTED, zero-skipping `sparse` variant: generated C equals TFLM element for element on
 random layers pruned to 50 / 90 / 97 % zeros (and with all-zero outputs), and its weight stream
 round-trips."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness import dense_tflite, edit_tflite, operators_named, random_int8, run_generated, run_tflm
+from sparsemcu.board_test.model_zoo import prune_tflite
 from sparsemcu.export import layouts
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from sparse_models import prune_tflite  # noqa: E402
 
 CASES = [
     # (input shape, units, activation)

@@ -138,7 +138,8 @@ def test_fixedpoint_helpers_match_gemmlowp(tmp_path):
     from pathlib import Path
     import tensorflow as tf_pkg  # only for the header location; already imported by the harness
     gemmlowp = Path(tf_pkg.__file__).parent / "include" / "external" / "gemmlowp"
-    kernels = Path(__file__).resolve().parent.parent / "firmware_templates" / "kernels"
+    from sparsemcu.firmware_templates import root
+    kernels = root() / "kernels"
     if shutil.which("g++") is None or not (gemmlowp / "fixedpoint" / "fixedpoint.h").exists():
         from sparsemcu.board_test import ci
         ci.unavailable("g++ or gemmlowp's fixedpoint.h is missing")  # CI=true: a failure, not a skip

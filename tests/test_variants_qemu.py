@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import to_int8_tflite
-from sparsemcu.board_test.deploy import deploy
+from sparsemcu.deploy import deploy
 from sparsemcu.export.pipeline import Options, export_model
 from sparsemcu.tf import keras
 

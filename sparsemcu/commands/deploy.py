@@ -39,7 +39,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from sparsemcu.board_test.deploy import deploy, profile_table, summary
+    from sparsemcu.deploy import deploy, profile_table, summary
     from sparsemcu.errors import SparsemcuError
     if args.inputs and args.data:
         raise SparsemcuError("give either --inputs or --data, not both")

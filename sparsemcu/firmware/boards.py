@@ -9,18 +9,9 @@ from sparsemcu.errors import SparsemcuError
 
 
 def templates_dir() -> Path:
-    """The installed firmware_templates folder (kernels/, runtime/, boards/, model/)."""
-    try:
-        import sparsemcu.firmware_templates as ft
-        for p in ft.__path__:
-            if (Path(p) / "runtime").is_dir():
-                return Path(p)
-    except ImportError:
-        pass
-    p = Path(__file__).resolve().parents[2] / "firmware_templates"
-    if p.is_dir():
-        return p
-    raise SparsemcuError("firmware_templates not found (is sparsemcu installed?)")
+    """The firmware_templates folder (kernels/, runtime/, boards/, model/)."""
+    from sparsemcu.firmware_templates import root
+    return root()
 
 
 def boards_dir() -> Path:

@@ -6,6 +6,7 @@ A model that does not fit fails with DoesNotFitError naming needed vs available 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -55,6 +56,8 @@ class BuildResult:
     model_flash_bytes: int = 0  # model.c + kernels in flash (from the map file)
     model_ram_bytes: int = 0  # model.c + kernels in RAM (the arena)
     sections: dict = field(default_factory=dict)
+    fingerprint: str = ""  # of the sources, board and flags (see _fingerprint)
+    reused: bool = False  # True: an up-to-date earlier build was returned as it was
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +105,39 @@ def _sources(model_src: Path, board: Board) -> list[Path]:
 
 def _includes(model_src: Path, board: Board) -> list[str]:
     return ["-I", str(model_src), "-I", str(runtime_dir()), "-I", str(board.path), "-I", str(boards_dir() / "_common")]
+
+
+def _fingerprint(model_src: Path, board: Board, profile: bool) -> str:
+    """What the firmware is made of: every file under the include folders and every source, the board
+    and the flags. An unchanged fingerprint means an existing build is the same build."""
+    h = hashlib.sha256()
+    h.update(json.dumps([board.raw, board.cc, profile, KERNEL_OPT, OTHER_OPT, ARM_COMMON, ARM_LINK, WARNINGS],
+                        sort_keys=True).encode())
+    folders = [model_src, runtime_dir(), board.path, boards_dir() / "_common"]
+    files = {f.resolve() for d in folders for f in d.iterdir() if f.is_file()} | set(_sources(model_src, board))
+    for f in sorted(files):
+        h.update(str(f).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _up_to_date(out: Path, fingerprint: str) -> BuildResult | None:
+    """The result of an earlier build with the same fingerprint whose outputs are all still there."""
+    try:
+        d = json.loads((out / "build.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if d.pop("fingerprint", None) != fingerprint or not d.pop("fits", False):
+        return None
+    d.pop("reused", None)
+    try:
+        res = BuildResult(**d)
+    except TypeError:
+        return None
+    if not all(Path(p).is_file() for p in (res.elf, res.bin, res.hex) if p):
+        return None
+    res.reused = True
+    return res
 
 
 def _write_memory_ld(path: Path, board: Board, scale: int = 1) -> None:
@@ -203,21 +239,25 @@ def _measure(result: BuildResult, board: Board, elf: Path, map_path: Path) -> No
 
 def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool = False) -> BuildResult:
     """Build DIR/src for `board` into DIR/build; returns sizes. Raises SparsemcuError.
-    `profile`: time every kernel call (SMCU_PROFILE; read with the PROFILE command)."""
+    `profile`: time every kernel call (SMCU_PROFILE; read with the PROFILE command).
+    A build whose sources, board and flags are unchanged since the last one is not redone."""
     model_dir = Path(model_dir)
     board = get_board(board) if isinstance(board, str) else board
     src = model_dir / "src"
     out = model_dir / "build"
-    out.mkdir(parents=True, exist_ok=True)
     srcs = _sources(src, board)
     inc = _includes(src, board)
+    fingerprint = _fingerprint(src, board, profile)
+    if (done := _up_to_date(out, fingerprint)) is not None:
+        return done
+    out.mkdir(parents=True, exist_ok=True)
 
     if board.is_host:
         exe = out / "firmware"
         cmd = [board.cc, *board.cflags, *WARNINGS, *(["-DSMCU_PROFILE"] if profile else []), *inc, *map(str, srcs),
                "-o", str(exe)]
         _run(cmd, f"host build ({board.cc})")
-        res = BuildResult(board=board.name, build_dir=str(out), elf=str(exe))
+        res = BuildResult(board=board.name, build_dir=str(out), elf=str(exe), fingerprint=fingerprint)
         _write_result(out, res)
         return res
 
@@ -247,7 +287,7 @@ def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool 
                *board.ldflags, *map(str, objs), "-o", str(elf)]
         return _run(cmd, f"linking for {board.name}")
 
-    res = BuildResult(board=board.name, build_dir=str(out), elf=str(elf), map=str(map_path))
+    res = BuildResult(board=board.name, build_dir=str(out), elf=str(elf), map=str(map_path), fingerprint=fingerprint)
     # Link with roomy memory first to measure, then check the board's limits ourselves
     # (clear numbers), then link for real with the board's limits.
     link(64)

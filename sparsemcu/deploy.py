@@ -22,10 +22,10 @@ from sparsemcu.errors import SparsemcuError
 from sparsemcu.firmware import build as build_firmware
 from sparsemcu.firmware.boards import Board, get_board
 
-from . import protocol as P
-from .client import Client
-from .reference import ModelMeta, load_reference, read_model_h
-from .transport import PipeTransport, QemuTransport, SerialTransport, Transport
+from sparsemcu.board_test import protocol as P
+from sparsemcu.board_test.client import Client
+from sparsemcu.board_test.reference import ModelMeta, load_reference, read_model_meta
+from sparsemcu.board_test.transport import PipeTransport, QemuTransport, SerialTransport, Transport
 
 REPORT_NAME = "deploy_report.json"
 
@@ -46,7 +46,7 @@ def open_transport(board: Board, build_dir: Path, port: str | None = None, do_fl
     if port:
         if not do_flash or board.is_qemu:
             return SerialTransport(port, baud=int(board.serial.get("baud", 115200)))
-    from .flash import find_port, flash
+    from sparsemcu.board_test.flash import find_port, flash
     if do_flash:
         flash(board, build_dir / "firmware.elf", build_dir / "firmware.bin", build_dir / "firmware.hex")
         time.sleep(0.5)
@@ -197,7 +197,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
     report_path.unlink(missing_ok=True)
     firmware = model_dir / "build"
     try:
-        meta = read_model_h(model_dir)
+        meta = read_model_meta(model_dir)
         rep.update(model=meta.name, model_hash=meta.hash)
         write()
         ref = reference
