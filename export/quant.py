@@ -153,6 +153,14 @@ def fused_requant_reference(acc: int, row: np.ndarray) -> int:
     return (z >> 32) >> sh
 
 
+def doubled_requant_table(bias: np.ndarray, rows: np.ndarray, input_offset: int, mult: np.ndarray,
+                          shift: np.ndarray, output_offset: int) -> np.ndarray | None:
+    """fused_requant_table then doubled_requant: the depthwise kernels' and the sparse conv's
+    requantisation rows, or None where either form is not exact for some channel."""
+    table = fused_requant_table(bias, rows, input_offset, mult, shift, output_offset)
+    return None if table is None else doubled_requant(table, rows)
+
+
 def doubled_requant(table: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
     """The fused requantisation table (export/quant.py fused_requant_table: bias', mult, round, rshift - 1)
     -> int32 [channels, 4] (bias2, mult, rh, e) for the doubled accumulator acc2 = 2 * acc:

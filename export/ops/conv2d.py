@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import encoder, layouts
-from ..quant import (activation_range, doubled_requant, fused_requant_table, per_channel_multipliers,
+from ..quant import (activation_range, doubled_requant_table, fused_requant_table, per_channel_multipliers,
                      smmlar_requant_table)
 from .base import PADDING_SAME, KernelCall, LoweringContext, nhwc, register, same_padding
 
@@ -246,8 +246,7 @@ def sparse_candidate(ctx: LoweringContext, common: dict, sp: dict, rows: np.ndar
     `padded_copy` the windows leaving the image are gathered with bounds checks (no input copy in
     scratch: the balanced policy's choice when the board's RAM is short)."""
     out_c, k = rows.shape
-    table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
-    req = None if table is None else doubled_requant(table, rows)
+    req = doubled_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
     stream = None if req is None else layouts.sparse_conv_stream(rows, req)
     if stream is None:
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant import doubled_requant, fused_requant_table
+from ..quant import doubled_requant_table
 from .base import KernelCall, LoweringContext, nhwc, register
 from .conv2d import bias_values, const_weights, multipliers, quant_fields, reference_candidates, spatial
 from .depthwise_conv2d_sparse import sparse_candidates
@@ -107,10 +107,7 @@ def simd_candidate(ctx: LoweringContext, common: dict, rows: np.ndarray, bias, m
     requantisation the one-step form does not reproduce)."""
     if common["depth_mult"] != 1:
         return None
-    table = fused_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
-    if table is None:
-        return None
-    requant = doubled_requant(table, rows)
+    requant = doubled_requant_table(bias, rows, common["input_offset"], mult, shift, common["output_offset"])
     if requant is None:
         return None
     k_h, k_w, ch = common["k_h"], common["k_w"], common["out_c"]

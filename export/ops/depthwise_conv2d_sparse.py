@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant import doubled_requant, fused_requant_table, multiply_by_quantized_multiplier
+from ..quant import doubled_requant_table, multiply_by_quantized_multiplier
 from .base import KernelCall, LoweringContext
 
 
@@ -43,10 +43,7 @@ def sparse_stream(c: dict, rows: np.ndarray, bias, mult, shift) -> tuple[np.ndar
     """The kernel's int32 stream, the channels' constant outputs (int8 [out_c]), its cost features and the
     plane width (0: no plane), or None where the one-step requantisation is not exact for some channel
     or a plane offset does not fit 16 bits."""
-    table = fused_requant_table(bias, rows, c["input_offset"], mult, shift, c["output_offset"])
-    if table is None:
-        return None
-    req = doubled_requant(table, rows)
+    req = doubled_requant_table(bias, rows, c["input_offset"], mult, shift, c["output_offset"])
     if req is None:
         return None
     k_w, out_h, out_w = c["k_w"], c["out_h"], c["out_w"]
