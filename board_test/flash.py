@@ -1,8 +1,10 @@
 """Flashing real boards and finding their serial port (ST-LINK virtual COM port)."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from sparsemcu.errors import SparsemcuError
@@ -15,26 +17,33 @@ class FlashError(SparsemcuError):
     pass
 
 
+def tool_path(name: str) -> str | None:
+    """Where a flashing tool is: on PATH, or beside the running Python (pyocd lives in the venv's
+    bin/, which is not on PATH when .venv/bin/sparsemcu is run without activating the venv)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
 def flash_commands(board: Board, elf: Path, binf: Path, hexf: Path) -> list[tuple[str, list[str]]]:
-    """Candidate (tool, argv) pairs in order of preference, from board.json `flash_tools`."""
-    tools = board.flash_tools or {}
+    """Candidate (tool, argv) pairs in board.json `flash_tools` order (its order is the preference)."""
     subst = {"elf": str(elf), "bin": str(binf), "hex": str(hexf),
              "origin": f"0x{board.flash['origin']:08x}" if board.flash else "0x08000000"}
-    out = []
-    for tool in ("st-flash", "openocd", "pyocd"):
-        if tool in tools:
-            out.append((tool, [a.format(**subst) for a in tools[tool]]))
-    return out
+    return [(tool, [a.format(**subst) for a in argv]) for tool, argv in (board.flash_tools or {}).items()]
 
 
 def find_flasher(board: Board, elf: Path, binf: Path, hexf: Path) -> tuple[str, list[str]]:
+    """The first installed tool of board.json's list, with its argv (argv[0] the tool's full path)."""
     cands = flash_commands(board, elf, binf, hexf)
     for tool, argv in cands:
-        if shutil.which(argv[0]):
-            return tool, argv
+        path = tool_path(argv[0])
+        if path:
+            return tool, [path, *argv[1:]]
     names = ", ".join(t for t, _ in cands) or "none configured"
     raise FlashError(f"no flashing tool installed for {board.name} (tried {names}; Debian: stlink-tools or openocd, "
-                     f"PyPI: pyocd)")
+                     f"PyPI: pyocd; `make setup` installs them)")
 
 
 def flash(board: Board, elf: Path, binf: Path, hexf: Path, timeout: float = 120.0) -> str:
@@ -43,10 +52,18 @@ def flash(board: Board, elf: Path, binf: Path, hexf: Path, timeout: float = 120.
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise FlashError(f"{tool} timed out after {timeout:.0f} s flashing {board.name}") from None
+    except OSError as exc:
+        raise FlashError(f"{tool} could not be started ({argv[0]}: {exc.strerror or exc})") from None
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        err = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else f"exit code {proc.returncode}")
-        raise FlashError(f"{tool} failed to flash {board.name}: {err.strip()} (board connected?)")
+        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        causes = ("error", "couldn't", "could not", "no connected", "failed", "not found")
+        err = next((ln for ln in lines if any(c in ln.lower() for c in causes)),
+                   lines[-1] if lines else f"exit code {proc.returncode}")
+        hint = "board connected?"
+        if tool == "pyocd" and "not recognized" in err and "--target" in argv[:-1]:
+            target = argv[argv.index("--target") + 1]
+            hint = f"install its CMSIS device pack once: pyocd pack install {target} (needs network)"
+        raise FlashError(f"{tool} failed to flash {board.name}: {err} ({hint})")
     return tool
 
 

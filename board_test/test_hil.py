@@ -1,10 +1,11 @@
-"""Hardware-in-the-loop suite: `pytest board_test --board qemu_mps2_an500` (CI, emulated
-Cortex-M7) or `pytest board_test --board nucleo_f746 [--port /dev/ttyACM0]` (a real board).
+"""Hardware-in-the-loop suite: `pytest board_test` runs it on every emulated board (CI: the mps2
+Cortex-M7 and M4, the STM32F405 of netduinoplus2, the Cortex-M0 micro:bit), `pytest board_test
+--board nucleo_f746 [--port /dev/ttyACM0]` on a real board.
 
 Three CNNs trained on digits (depthwise-separable, residual with ADD, 90%-pruned with
-run-length sparse weights) are exported, built for the board and deployed: every output must
-equal TFLM's, on-device accuracy must equal the host's, RAM must fit the board's budget and a
-timing figure must be reported.
+run-length sparse weights) are exported for the board's core, built for the board and deployed:
+every output must equal TFLM's, on-device accuracy must equal the host's, RAM must fit the
+board's budget and a timing figure must be reported.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from sparsemcu.board_test import ci
 from sparsemcu.deploy import deploy
-from sparsemcu.board_test.models import MODEL_NAMES, export_hil_models
+from sparsemcu.board_test.models import MODEL_NAMES, tflite_path
 from sparsemcu.firmware import get_board
 
 pytestmark = pytest.mark.hil
@@ -33,26 +34,74 @@ def _need_tools(board):
         ci.require_tools("qemu-system-arm")
 
 
+def _core(board: str) -> str:
+    b = get_board(board)
+    return b.cpu or "host"
+
+
 @pytest.fixture(scope="session")
-def hil_models(request, tmp_path_factory):
-    """{name: export dir}; the trained int8 .tflite files are cached in pytest's cache dir."""
+def hil_exports(request, tmp_path_factory):
+    """export(core) -> {name: export dir}: the trained int8 .tflite files (cached in pytest's cache
+    dir) exported once per core, whose cost model picks the kernel variants."""
     cache = request.config.cache.mkdir(CACHE_KEY.replace("/", "_"))
-    return export_hil_models(cache, out_dir=tmp_path_factory.mktemp("hil"))
+    done: dict[str, dict] = {}
+
+    def export(core: str) -> dict:
+        if core not in done:
+            done[core] = export_for_core(cache, tmp_path_factory.mktemp(f"hil_{core}"), core)
+        return done[core]
+    return export
+
+
+def export_for_core(cache, out_dir, core: str) -> dict:
+    """The HIL models exported as board_test/models.py does, with `core`'s cost model."""
+    from sparsemcu.export.pipeline import Options, export_model
+
+    out = {}
+    for name in MODEL_NAMES:
+        d = out_dir / name
+        export_model(tflite_path(cache, name).read_bytes(), d, name=name,
+                     options=Options(optimize="size" if "pruned" in name else "speed", core=core))
+        out[name] = d
+    return out
 
 
 @pytest.fixture(scope="session")
-def deployed(hil_models, hil_board, hil_port, hil_samples, request):
+def host_runs(hil_samples):
+    """(export dir, name) -> (host report, host outputs): the host build of an export, run once."""
+    done: dict = {}
+
+    def run(d, name):
+        if d not in done:
+            host_dir = d.parent / f"{name}_host"
+            shutil.copytree(d, host_dir, ignore=shutil.ignore_patterns("build", "deploy_report.json", "*.npy"))
+            host = deploy(host_dir, "host", data="digits", limit=hil_samples, outputs=host_dir / "y_host.npy",
+                          progress=False)
+            done[d] = (host, np.load(host_dir / "y_host.npy"))
+        return done[d]
+    return run
+
+
+@pytest.fixture(scope="session")
+def hil_models(hil_exports, hil_board):
+    """{name: export dir} for the board's core."""
+    return hil_exports(_core(hil_board))
+
+
+@pytest.fixture(scope="session")
+def deployed(hil_models, host_runs, hil_board, hil_port, hil_samples, request, tmp_path_factory):
     """{name: (board report, host report, board outputs, host outputs)}, one deploy per model."""
     _need_tools(hil_board)
     no_flash = request.config.getoption("--no-flash")
+    work = tmp_path_factory.mktemp(f"hil_{hil_board}")
     out = {}
-    for name, d in hil_models.items():
+    for name, src in hil_models.items():
+        d = work / name
+        shutil.copytree(src, d, ignore=shutil.ignore_patterns("build", "deploy_report.json", "*.npy"))
         rep = deploy(d, hil_board, port=hil_port, data="digits", limit=hil_samples, outputs=d / "y_board.npy",
                      progress=False, do_flash=not no_flash)
-        host_dir = d.parent / f"{name}_host"
-        shutil.copytree(d, host_dir, ignore=shutil.ignore_patterns("build", "deploy_report.json", "*.npy"))
-        host = deploy(host_dir, "host", data="digits", limit=hil_samples, outputs=host_dir / "y_host.npy", progress=False)
-        out[name] = (rep, host, np.load(d / "y_board.npy"), np.load(host_dir / "y_host.npy"))
+        host, y_host = host_runs(src, name)
+        out[name] = (rep, host, np.load(d / "y_board.npy"), y_host)
     return out
 
 
@@ -99,6 +148,17 @@ def test_timing_reported(deployed, hil_board, name):
         assert lat["ms"]["median"] > 0
     if unit == "emulated_instructions":
         assert lat["max"] - lat["min"] < 0.05 * lat["median"]  # deterministic under -icount
+
+
+def test_kernel_variants_suit_the_core(hil_models, hil_board):
+    """The export for the board's core: a core without the DSP extension (Cortex-M0) runs no 16-bit
+    SIMD variant (their portable C path is correct there but slower than the reference kernels)."""
+    core = _core(hil_board)
+    for name in MODEL_NAMES:
+        export = json.loads((hil_models[name] / "report.json").read_text())
+        assert export["core"] == core
+        if core == "cortex-m0":
+            assert not any(layer["variant"] == "simd" for layer in export["layers"]), (name, export["layers"])
 
 
 def test_pruned_model_is_sparse_encoded(hil_models):

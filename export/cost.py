@@ -8,6 +8,11 @@ from per-layer measurements on the emulated boards by bench/bench_kernels.py (--
 kernel with no fitted coefficients falls back to its Cortex-M7 ones, then to `default`: a
 pessimistic MACs/elements estimate (20 instructions per MAC), so an unmeasured variant is not chosen
 over measured ones.
+
+On a core without the DSP extension (cost_model.json `dsp.cores_without`: Cortex-M0/M0+/M3, ...) the
+variants built around it (`dsp.variants`: the 16-bit SIMD ones) are not proposed at all (`suited`):
+their M7/M4 figures assume SMLAD, and their portable C path, though bit-exact, is the slower choice
+there. The Cortex-M0 table is fitted on the emulated micro:bit (bench/bench_boards.py --fit).
 """
 from __future__ import annotations
 
@@ -33,6 +38,21 @@ def coefficients(kernel: str, core: str = DEFAULT_CORE) -> dict[str, float]:
     model = load_model()
     return (model["cores"].get(core, {}).get(kernel) or model["cores"][DEFAULT_CORE].get(kernel)
             or model["default"])
+
+
+def has_dsp(core: str) -> bool:
+    """False for the Arm cores without the DSP extension (cost_model.json `dsp.cores_without`)."""
+    return core not in load_model().get("dsp", {}).get("cores_without", [])
+
+
+def suited(candidates: list[KernelCall], core: str, prefer: str | None = None) -> list[KernelCall]:
+    """The candidates `core` runs as designed: without the DSP extension, no variant built around it
+    (unless asked for by name with `prefer`, or nothing else is proposed)."""
+    if has_dsp(core):
+        return candidates
+    dsp = set(load_model().get("dsp", {}).get("variants", []))
+    kept = [c for c in candidates if c.variant not in dsp or c.variant == prefer]
+    return kept or candidates
 
 
 def predict(call: KernelCall, core: str = DEFAULT_CORE) -> int:

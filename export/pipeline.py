@@ -210,7 +210,7 @@ def lower(model_bytes: bytes, options: Options | None = None) -> LoweredModel:
         if n.op not in REGISTRY:  # an inner float QUANTIZE/DEQUANTIZE
             raise UnsupportedOpError(f"unsupported operator {n.op} (float) at index {n.index}; "
                                      "only int8 graphs are supported inside the model")
-        cands = propose(LoweringContext(graph, n))
+        cands = cost.suited(propose(LoweringContext(graph, n)), options.core, options.variant)
         for c in cands:
             c.features = {"in_elems": sum(graph.tensors[t].size for t in c.inputs),
                           "out_elems": graph.tensors[c.output].size, "calls": 1, **c.features}

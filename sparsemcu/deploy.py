@@ -160,10 +160,15 @@ def _latency(ticks: list[int], unit: str, clock_hz: int) -> dict:
 def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, outputs: str | Path | None = None,
            data: str | None = None, limit: int | None = None, progress: bool = True, timeout: float = 5.0,
            run_timeout: float = 120.0, do_flash: bool = True, reference: Callable | None = None,
-           check: bool = True, profile: bool = False) -> dict:
+           check: bool = True, profile: bool = False, protocol: str = "sparsemcu", mlperf_model: str | None = None,
+           iterations: int | None = None, warmups: int | None = None) -> dict:
     """Run the deploy; returns the report dict (also in DIR/deploy_report.json). Raises SparsemcuError.
     `profile`: a profiling build; the report gains per-layer measured ticks next to the exporter's
-    predicted instructions (`layers`) and DIR/profile.png."""
+    predicted instructions (`layers`) and DIR/profile.png.
+    `protocol` "mlperf": firmware speaking the MLPerf Tiny benchmark's UART commands (`mlperf_model`
+    the benchmark id, default ic01); the first 5 inputs are the performance windows (`infer N W`,
+    `iterations`/`warmups`, default the benchmark's performance script), the rest run `infer 1 0`;
+    every output is checked against TFLM and the report gains `mlperf` (the MLPerf Tiny median)."""
     model_dir = Path(model_dir)
     board = get_board(board) if isinstance(board, str) else board
     # checked before any work starts: the export directory (the report goes there) and --outputs
@@ -172,7 +177,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
     if outputs is not None:
         outputs = check_output_file(outputs, "--outputs", ".npy")
     report_path = model_dir / REPORT_NAME
-    rep: dict = {"board": board.name, "status": "preparing", "error": None, "model_dir": str(model_dir),
+    rep: dict = {"board": board.name, "protocol": protocol, "status": "preparing", "error": None, "model_dir": str(model_dir),
                  "verified": None, "bit_exact": None, "samples": 0, "accuracy": None, "latency": None, "ram": None,
                  "flash_bytes": None}
 
@@ -217,7 +222,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         rep["status"] = "building"
         write()
 
-        res = build_firmware(model_dir, board, profile=profile)
+        res = build_firmware(model_dir, board, profile=profile, protocol=protocol, mlperf_model=mlperf_model)
         rep["firmware"] = res.elf
         rep["build"] = {k: v for k, v in res.to_dict().items() if k != "sections"}
         rep["flash_bytes"] = res.flash_bytes or None
@@ -227,53 +232,57 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
         rep["status"] = "running"
         write()
 
-        outs, ref_outs, layer_ticks = [], [], []
-        with open_transport(board, firmware, port, do_flash) as t:
-            client = Client(t, timeout=timeout, run_timeout=run_timeout)
-            fresh = board.is_host or (board.is_qemu and not port)
-            info = client.connect(expect_boot=fresh, flush_bytes=0 if fresh else max(meta.input_bytes, P.RX_MAX) + 9)
-            rep["device"] = {"board": info.board, "clock_hz": info.clock_hz, "tick_unit": info.tick_unit,
-                             "transport": t.describe()}
-            if info.model_hash != meta.hash:
-                raise SparsemcuError(f"the board runs model {info.model_name} {info.model_hash}, expected {meta.hash} "
-                                     f"(flashing failed or another firmware is on it)")
-            if info.input_bytes != meta.input_bytes or info.output_bytes != meta.output_bytes:
-                raise SparsemcuError(f"board reports input/output {info.input_bytes}/{info.output_bytes} bytes, model.h says "
-                                     f"{meta.input_bytes}/{meta.output_bytes}")
-            from tqdm import tqdm
-            bar = tqdm(total=len(x), desc=f"deploy {board.name}", unit="sample", disable=not progress, leave=False)
-            try:
-                for i, xi in enumerate(x):
-                    client.context = f"sample {i}"
-                    y, tk = client.infer(xi)
-                    outs.append(y)
-                    ticks.append(tk)
-                    if profile:
-                        layer_ticks.append(client.profile())
-                    rep["samples"] = i + 1
-                    if ref is not None:
-                        r = np.asarray(ref(xi), np.int8).reshape(-1)
-                        ref_outs.append(r)
-                        if not np.array_equal(r, y):
-                            j = int(np.flatnonzero(r != y)[0])
-                            rep["bit_exact"] = False
-                            rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(r[j])}
-                            raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
-                                                f"(board {int(y[j])}, reference {int(r[j])})")
-                    bar.update(1)
-                    if i % 16 == 0:
-                        rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
-                        write()
-            finally:
-                bar.close()
-            client.context = "stats"
-            st = client.stats()
-        rep["bit_exact"] = True if ref is not None else None
-        rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
-        rep["ram"]["stack_bytes"] = st.stack_used if st.stack_size else None
-        if profile:
-            rep["layers"] = profile_layers(model_dir, layer_ticks, info.tick_unit)
-            plot_profile(rep, model_dir / "profile.png")
+        if protocol == "mlperf":
+            outs, ref_outs = _run_mlperf(board, firmware, port, do_flash, x, ref, meta, rep, write, res.mlperf_model,
+                                         iterations, warmups, timeout, run_timeout, progress)
+        else:
+            outs, ref_outs, layer_ticks = [], [], []
+            with open_transport(board, firmware, port, do_flash) as t:
+                client = Client(t, timeout=timeout, run_timeout=run_timeout)
+                fresh = board.is_host or (board.is_qemu and not port)
+                info = client.connect(expect_boot=fresh, flush_bytes=0 if fresh else max(meta.input_bytes, P.RX_MAX) + 9)
+                rep["device"] = {"board": info.board, "clock_hz": info.clock_hz, "tick_unit": info.tick_unit,
+                                 "transport": t.describe()}
+                if info.model_hash != meta.hash:
+                    raise SparsemcuError(f"the board runs model {info.model_name} {info.model_hash}, expected {meta.hash} "
+                                         f"(flashing failed or another firmware is on it)")
+                if info.input_bytes != meta.input_bytes or info.output_bytes != meta.output_bytes:
+                    raise SparsemcuError(f"board reports input/output {info.input_bytes}/{info.output_bytes} bytes, model.h says "
+                                         f"{meta.input_bytes}/{meta.output_bytes}")
+                from tqdm import tqdm
+                bar = tqdm(total=len(x), desc=f"deploy {board.name}", unit="sample", disable=not progress, leave=False)
+                try:
+                    for i, xi in enumerate(x):
+                        client.context = f"sample {i}"
+                        y, tk = client.infer(xi)
+                        outs.append(y)
+                        ticks.append(tk)
+                        if profile:
+                            layer_ticks.append(client.profile())
+                        rep["samples"] = i + 1
+                        if ref is not None:
+                            r = np.asarray(ref(xi), np.int8).reshape(-1)
+                            ref_outs.append(r)
+                            if not np.array_equal(r, y):
+                                j = int(np.flatnonzero(r != y)[0])
+                                rep["bit_exact"] = False
+                                rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(r[j])}
+                                raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
+                                                    f"(board {int(y[j])}, reference {int(r[j])})")
+                        bar.update(1)
+                        if i % 16 == 0:
+                            rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
+                            write()
+                finally:
+                    bar.close()
+                client.context = "stats"
+                st = client.stats()
+            rep["bit_exact"] = True if ref is not None else None
+            rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
+            rep["ram"]["stack_bytes"] = st.stack_used if st.stack_size else None
+            if profile:
+                rep["layers"] = profile_layers(model_dir, layer_ticks, info.tick_unit)
+                plot_profile(rep, model_dir / "profile.png")
         if labels is not None:
             pred = np.stack(outs).argmax(axis=1)
             rep["accuracy"] = float(np.mean(pred == labels[: len(pred)]))
@@ -318,6 +327,87 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
     except Exception as exc:
         finish("failed", f"internal error {type(exc).__name__}: {exc}")
         raise
+
+
+def _run_mlperf(board: Board, firmware: Path, port, do_flash: bool, x: np.ndarray, ref, meta: ModelMeta, rep: dict,
+                write: Callable, model: str, iterations: int | None, warmups: int | None, timeout: float,
+                run_timeout: float, progress: bool) -> tuple[list, list]:
+    """The MLPerf Tiny flow on firmware built with --protocol mlperf (board_test/mlperf.py): name and
+    profile, then per input `db load` + `db` + `infer`; the outputs (int8, recovered exactly from the
+    printed dequantised results) are checked against `ref`; the median latency by the MLPerf Tiny rules."""
+    from sparsemcu.board_test import mlperf as M
+    n, w = M.PERFORMANCE_INFER[model]
+    n, w = iterations or n, w if warmups is None else warmups
+    outs, ref_outs, windows = [], [], []
+    with open_transport(board, firmware, port, do_flash) as t:
+        client = M.MlperfClient(t, timeout=timeout, infer_timeout=run_timeout)
+        if board.is_host or (board.is_qemu and not port):
+            client.wait_boot(timeout=max(timeout, 5.0))
+        else:
+            client.sync()
+        name = client.name()
+        profile, bench = client.profile()
+        rep["device"] = {"board": board.name, "name": name, "profile": profile, "model": bench, "transport": t.describe(),
+                         "baud": M.BAUD}
+        if name != f"{M.VENDOR} {meta.hash}":
+            raise SparsemcuError(f"the board answers name [{name}], expected [{M.VENDOR} {meta.hash}] (flashing failed, "
+                                 "or another firmware is on it)")
+        if bench != model:
+            raise SparsemcuError(f"the board reports MLPerf model {bench}, expected {model}")
+        from tqdm import tqdm
+        bar = tqdm(total=len(x), desc=f"deploy {board.name} (mlperf)", unit="sample", disable=not progress, leave=False)
+        try:
+            for i, xi in enumerate(x):
+                perf = i < M.WINDOWS
+                client.load(M.input_bytes(xi, model))
+                r = client.infer(n, w) if perf else client.infer(1, 0)
+                y = M.to_int8(r.results, meta.output_scale, meta.output_zero_point)
+                if y.size != meta.output_bytes:
+                    raise M.MlperfError(f"sample {i}: {y.size} results, the model has {meta.output_bytes} outputs")
+                if perf:
+                    windows.append((r.iterations, r.elapsed_us))
+                outs.append(y)
+                rep["samples"] = i + 1
+                if ref is not None:
+                    rr = np.asarray(ref(xi), np.int8).reshape(-1)
+                    ref_outs.append(rr)
+                    if not np.array_equal(rr, y):
+                        j = int(np.flatnonzero(rr != y)[0])
+                        rep["bit_exact"] = False
+                        rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(rr[j])}
+                        raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
+                                            f"(board {int(y[j])}, reference {int(rr[j])})")
+                bar.update(1)
+                if i % 16 == 0:
+                    write()
+        finally:
+            bar.close()
+    perf = M.median_latency(windows)
+    lat = [row["latency_us"] for row in perf["windows"]]
+    emulated = board.is_qemu
+    rep["bit_exact"] = True if ref is not None else None
+    rep["latency"] = {"unit": "emulated_us" if emulated else "us", "median": perf["median_latency_us"], "max": max(lat),
+                      "min": min(lat), "method": f"MLPerf Tiny: 1 / median over {len(lat)} windows of `infer {n} {w}` "
+                                                 "of N / (m-lap-us end - start)"}
+    if not emulated:
+        rep["latency"]["ms"] = {"median": perf["median_latency_us"] / 1e3, "max": max(lat) / 1e3}
+    if M.MODELS[model]:  # image benchmarks: the runner's uint8 pixels p arrive as int8 p - 128
+        same = abs(meta.input_scale * 255 - 1) < 1e-6 and meta.input_zero_point == -128
+        runner_input = ("the runner's uint8 pixels p become p - 128, which is exactly this model's quantisation of p / 255 "
+                        "(input scale 1/255, zero point -128)" if same else
+                        f"the runner's uint8 pixels p become p - 128, but this model quantises its input with scale "
+                        f"{meta.input_scale:g}, zero point {meta.input_zero_point}: feed it data prepared for that "
+                        "(this deploy sends each int8 input exactly)")
+    else:
+        runner_input = "the runner's bytes are the model's int8 input as they are"
+    rep["mlperf"] = {"benchmark": model, "infer": [n, w], **perf, "runner_input": runner_input,
+                     "verified": "every output: the printed dequantised values mapped back to int8 "
+                                 "(round(v / scale) + zero point, refused unless within the print's rounding) and "
+                                 "compared bit-exactly with TFLM" if ref is not None else "not verified (--no-verify)",
+                     "timer": (f"{board.name}: emulated microseconds of QEMU's virtual clock (-icount: "
+                               f"{M.ticks_per_us(board)} emulated instructions per us), not a real-board latency"
+                               if emulated else f"{board.name}: microseconds of the board's {board.tick_unit} counter")}
+    return outs, ref_outs
 
 
 def _with_where(exc: SparsemcuError, msg: str, firmware: Path, report_path: Path) -> SparsemcuError:
@@ -410,7 +500,7 @@ def summary(rep: dict) -> str:
     if rep.get("accuracy") is not None:
         parts.append(f"accuracy {rep['accuracy']:.4f}" + (f" (host {rep['accuracy_reference']:.4f})" if rep.get("accuracy_reference") is not None else ""))
     if lat.get("median") is not None:
-        parts.append(f"latency median {lat['median']:,.0f} {lat['unit']} (max {lat['max']:,})" + (f" = {ms['median']:.3f} ms" if ms else ""))
+        parts.append(f"latency median {lat['median']:,.0f} {lat['unit']} (max {lat['max']:,.0f})" + (f" = {ms['median']:.3f} ms" if ms else ""))
     if ram:
         r = [f"{k} {ram[k + '_bytes']:,} B" for k in ("arena", "stack", "static") if ram.get(k + "_bytes") is not None]
         if r and ram.get("scratch_bytes"):
@@ -419,4 +509,12 @@ def summary(rep: dict) -> str:
             parts.append("RAM " + ", ".join(r))
     if rep.get("flash_bytes"):
         parts.append(f"flash {rep['flash_bytes']:,} B")
+    ml = rep.get("mlperf")
+    if ml:
+        rules = ml["rules"]
+        parts.append(f"MLPerf Tiny {ml['benchmark']}: median throughput {ml['median_throughput_inf_per_s']:,.1f} inf/s "
+                     f"over {rules['windows']} windows" + ("" if rules["five_windows"] and rules["each_window_at_least_10_s"]
+                                                           else " (not a valid MLPerf run: the rules need 5 windows of "
+                                                                f"at least 10 s, shortest {rules['shortest_window_s']:.3g} s)")
+                     + (" [emulated time]" if rep["latency"]["unit"] == "emulated_us" else ""))
     return "; ".join(parts)

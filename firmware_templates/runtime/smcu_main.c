@@ -148,10 +148,13 @@ void smcu_report_fault(uint32_t kind, uint32_t pc, uint32_t lr, uint32_t cfsr, u
 /* ---------------------------------------------------------------- calibration loop */
 static uint32_t calib_loop(uint32_t n, uint32_t *instructions) {
   uint32_t t0, t1;
-#if defined(__arm__) && defined(__thumb2__)
+#if defined(__arm__) && defined(__thumb__)
+  /* two instructions per iteration on every Cortex-M: SUBS (imm3, low register: valid Thumb-1 on
+   * Armv6-M as on Armv7-M) and BNE */
   uint32_t r = n ? n : 1u;
   t0 = board_ticks();
-  __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b\n" : "+r"(r) : : "cc");
+  /* GCC passes Thumb-1 inline assembly in divided syntax: ask for unified (what it uses elsewhere) */
+  __asm__ volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b\n" : "+l"(r) : : "cc");
   t1 = board_ticks();
   *instructions = 2u * (n ? n : 1u);
 #else

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from sparsemcu.checks import positive_float, positive_int
+from sparsemcu.checks import int_at_least, positive_float, positive_int
 
 
 def add_parser(subparsers):
@@ -34,8 +34,16 @@ def add_parser(subparsers):
     p.add_argument("--profile", action="store_true",
                    help="profiling build: per-layer measured ticks next to the predicted instructions "
                         "(deploy_report.json `layers`, DIR/profile.png)")
+    from .build import add_protocol_arguments
+    add_protocol_arguments(p)
+    p.add_argument("--iterations", type=positive_int, metavar="N",
+                   help="--protocol mlperf: timed inferences per performance window (`infer N W`; default the "
+                        "benchmark's performance script, ic01: 20)")
+    p.add_argument("--warmups", type=int_at_least(0), metavar="W",
+                   help="--protocol mlperf: warm-up inferences per performance window (default ic01: 5)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
+
 
 
 def run(args) -> int:
@@ -43,9 +51,14 @@ def run(args) -> int:
     from sparsemcu.errors import SparsemcuError
     if args.inputs and args.data:
         raise SparsemcuError("give either --inputs or --data, not both")
+    if args.protocol != "mlperf" and (args.iterations is not None or args.warmups is not None or args.mlperf_model):
+        raise SparsemcuError("--iterations, --warmups and --mlperf-model need --protocol mlperf")
+    if args.protocol == "mlperf" and args.profile:
+        raise SparsemcuError("--profile needs the sparsemcu protocol (its PROFILE command); the mlperf firmware has none")
     rep = deploy(args.dir, args.board, profile=args.profile, port=args.port, inputs=args.inputs, outputs=args.outputs, data=args.data,
                  limit=args.limit, progress=not args.no_progress, timeout=args.timeout, run_timeout=args.run_timeout,
-                 do_flash=not args.no_flash, check=not args.no_verify)
+                 do_flash=not args.no_flash, check=not args.no_verify, protocol=args.protocol,
+                 mlperf_model=args.mlperf_model, iterations=args.iterations, warmups=args.warmups)
     if args.json:
         print(json.dumps(rep, indent=2))
     else:

@@ -34,7 +34,8 @@ class Board:
     ldflags: list[str] = field(default_factory=list)
     clock_hz: int = 0
     tick_unit: str = "cycles"
-    tick_scale: int = 1
+    tick_scale: int = 1  # ticks x tick_scale / tick_scale_den = tick_unit (board.json: 40 or "125/21")
+    tick_scale_den: int = 1
     flash: dict | None = None  # {"origin": int, "size": int}
     ram: dict | None = None
     stack_bytes: int = 0
@@ -64,8 +65,21 @@ def _int(v) -> int:
     return int(v, 0) if isinstance(v, str) else int(v)
 
 
+def _fraction(v, where: str) -> tuple[int, int]:
+    """board.json's tick_scale: an integer, or "num/den" where a tick is not a whole number of units."""
+    try:
+        num, _, den = str(v).partition("/")
+        n, d = _int(num.strip()), _int(den.strip() or "1")
+    except ValueError:
+        n = d = 0
+    if n <= 0 or d <= 0:
+        raise SparsemcuError(f"{where}: tick_scale {v!r} is not a positive integer or fraction like \"125/21\"")
+    return n, d
+
+
 def load_board(path: Path) -> Board:
     raw = json.loads((path / "board.json").read_text())
+    scale, scale_den = _fraction(raw.get("tick_scale", 1), str(path / "board.json"))
     mem = {}
     for key in ("flash", "ram"):
         m = raw.get(key)
@@ -74,7 +88,7 @@ def load_board(path: Path) -> Board:
         name=raw["name"], kind=raw["kind"], path=path, description=raw.get("description", ""),
         cc=raw.get("cc", "arm-none-eabi-gcc"), cpu=raw.get("cpu"), cflags=list(raw.get("cflags", [])),
         ldflags=list(raw.get("ldflags", [])), clock_hz=_int(raw.get("clock_hz", 0)),
-        tick_unit=raw.get("tick_unit", "cycles"), tick_scale=_int(raw.get("tick_scale", 1)),
+        tick_unit=raw.get("tick_unit", "cycles"), tick_scale=scale, tick_scale_den=scale_den,
         flash=mem["flash"], ram=mem["ram"], stack_bytes=_int(raw.get("stack_bytes", 0)),
         serial=raw.get("serial", {}), qemu=raw.get("qemu"), flash_tools=raw.get("flash_tools"), raw=raw)
 

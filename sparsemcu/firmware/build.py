@@ -36,7 +36,11 @@ def optimisation(source: Path, model_src: Path) -> str:
     return KERNEL_OPT if hot else OTHER_OPT
 ARM_LINK = ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections"]
 MODEL_OBJECTS = re.compile(r"^(model|smcu_[a-z0-9_]+)\.o$")  # generated model + int8 kernels
-RUNTIME_OBJECTS = {"smcu_main.o"}
+# The firmware main per serial protocol (`sparsemcu build --protocol`): our framed protocol
+# (board_test/protocol.py) by default, or the MLPerf Tiny benchmark's UART commands (board_test/mlperf.py).
+RUNTIME_MAIN = {"sparsemcu": "smcu_main.c", "mlperf": "smcu_mlperf_main.c"}
+PROTOCOLS = tuple(RUNTIME_MAIN)
+RUNTIME_OBJECTS = {Path(m).stem + ".o" for m in RUNTIME_MAIN.values()}
 
 
 @dataclass
@@ -58,6 +62,8 @@ class BuildResult:
     sections: dict = field(default_factory=dict)
     fingerprint: str = ""  # of the sources, board and flags (see _fingerprint)
     reused: bool = False  # True: an up-to-date earlier build was returned as it was
+    protocol: str = "sparsemcu"  # serial protocol of the firmware (RUNTIME_MAIN)
+    mlperf_model: str | None = None  # protocol "mlperf": the benchmark id it reports (board_test/mlperf.py MODELS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,11 +99,11 @@ class _CompileError(SparsemcuError):
         self.full = full
 
 
-def _sources(model_src: Path, board: Board) -> list[Path]:
+def _sources(model_src: Path, board: Board, protocol: str = "sparsemcu") -> list[Path]:
     if not (model_src / "model.c").is_file() or not (model_src / "model.h").is_file():
         raise SparsemcuError(f"{model_src} has no model.c/model.h: run `sparsemcu export MODEL --out {model_src.parent}` first")
     srcs = sorted(model_src.glob("*.c"))
-    srcs += sorted(runtime_dir().glob("*.c"))
+    srcs.append(runtime_dir() / RUNTIME_MAIN[protocol])
     for rel in board.raw.get("sources", ["board.c"]):
         srcs.append((board.path / rel).resolve())
     return srcs
@@ -107,14 +113,16 @@ def _includes(model_src: Path, board: Board) -> list[str]:
     return ["-I", str(model_src), "-I", str(runtime_dir()), "-I", str(board.path), "-I", str(boards_dir() / "_common")]
 
 
-def _fingerprint(model_src: Path, board: Board, profile: bool) -> str:
+def _fingerprint(model_src: Path, board: Board, profile: bool, protocol: list[str] | None = None) -> str:
     """What the firmware is made of: every file under the include folders and every source, the board
-    and the flags. An unchanged fingerprint means an existing build is the same build."""
+    and the flags (`protocol`: the serial protocol's name, then its -D flags). An unchanged fingerprint
+    means an existing build is the same build."""
+    protocol = protocol or ["sparsemcu"]
     h = hashlib.sha256()
-    h.update(json.dumps([board.raw, board.cc, profile, KERNEL_OPT, OTHER_OPT, ARM_COMMON, ARM_LINK, WARNINGS],
+    h.update(json.dumps([board.raw, board.cc, profile, KERNEL_OPT, OTHER_OPT, ARM_COMMON, ARM_LINK, WARNINGS, protocol],
                         sort_keys=True).encode())
     folders = [model_src, runtime_dir(), board.path, boards_dir() / "_common"]
-    files = {f.resolve() for d in folders for f in d.iterdir() if f.is_file()} | set(_sources(model_src, board))
+    files = {f.resolve() for d in folders for f in d.iterdir() if f.is_file()} | set(_sources(model_src, board, protocol[0]))
     for f in sorted(files):
         h.update(str(f).encode())
         h.update(f.read_bytes())
@@ -237,27 +245,56 @@ def _measure(result: BuildResult, board: Board, elf: Path, map_path: Path) -> No
     result.model_flash_bytes, result.model_ram_bytes = _model_bytes_from_map(map_path)
 
 
-def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool = False) -> BuildResult:
+def _protocol_defines(board: Board, protocol: str, mlperf_model: str | None) -> list[str]:
+    """The -D flags of the firmware main for `protocol` (none for the default protocol)."""
+    if protocol not in RUNTIME_MAIN:
+        raise SparsemcuError(f"unknown protocol {protocol!r}; protocols: {', '.join(PROTOCOLS)}")
+    if protocol != "mlperf":
+        if mlperf_model is not None:
+            raise SparsemcuError("an MLPerf benchmark id (--mlperf-model) needs --protocol mlperf")
+        return []
+    from sparsemcu.board_test import mlperf
+    if board.serial.get("baud", mlperf.BAUD) != mlperf.BAUD:
+        raise SparsemcuError(f"{board.name}'s serial port runs at {board.serial['baud']} baud; MLPerf Tiny's performance "
+                             f"mode needs {mlperf.BAUD}")
+    if mlperf_model not in mlperf.MODELS:
+        raise SparsemcuError(f"unknown MLPerf Tiny benchmark {mlperf_model!r} for an int8-input model; "
+                             f"choose one of {', '.join(mlperf.MODELS)}")
+    return [f'-DSMCU_MLPERF_MODEL="{mlperf_model}"', f"-DSMCU_MLPERF_INPUT_OFFSET={mlperf.MODELS[mlperf_model]}u",
+            f"-DSMCU_TICKS_PER_US={mlperf.ticks_per_us(board)}", f"-DSMCU_MLPERF_EMULATED={int(board.is_qemu)}"]
+
+
+def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool = False, protocol: str = "sparsemcu",
+          mlperf_model: str | None = None) -> BuildResult:
     """Build DIR/src for `board` into DIR/build; returns sizes. Raises SparsemcuError.
     `profile`: time every kernel call (SMCU_PROFILE; read with the PROFILE command).
+    `protocol`: "sparsemcu" (default: smcu_main.c) or "mlperf" (smcu_mlperf_main.c, the MLPerf Tiny
+    benchmark's UART commands; `mlperf_model` the benchmark id, default ic01).
     A build whose sources, board and flags are unchanged since the last one is not redone."""
     model_dir = Path(model_dir)
     board = get_board(board) if isinstance(board, str) else board
+    if protocol == "mlperf" and mlperf_model is None:
+        from sparsemcu.board_test.mlperf import DEFAULT_MODEL
+        mlperf_model = DEFAULT_MODEL
+    if protocol == "mlperf" and profile:
+        raise SparsemcuError("--profile needs the sparsemcu protocol (its PROFILE command); the mlperf firmware has none")
+    proto_defines = _protocol_defines(board, protocol, mlperf_model)
     src = model_dir / "src"
     out = model_dir / "build"
-    srcs = _sources(src, board)
+    srcs = _sources(src, board, protocol)
     inc = _includes(src, board)
-    fingerprint = _fingerprint(src, board, profile)
+    fingerprint = _fingerprint(src, board, profile, [protocol, *proto_defines])
     if (done := _up_to_date(out, fingerprint)) is not None:
         return done
     out.mkdir(parents=True, exist_ok=True)
 
     if board.is_host:
         exe = out / "firmware"
-        cmd = [board.cc, *board.cflags, *WARNINGS, *(["-DSMCU_PROFILE"] if profile else []), *inc, *map(str, srcs),
-               "-o", str(exe)]
+        cmd = [board.cc, *board.cflags, *WARNINGS, *(["-DSMCU_PROFILE"] if profile else []), *proto_defines, *inc,
+               *map(str, srcs), "-o", str(exe)]
         _run(cmd, f"host build ({board.cc})")
-        res = BuildResult(board=board.name, build_dir=str(out), elf=str(exe), fingerprint=fingerprint)
+        res = BuildResult(board=board.name, build_dir=str(out), elf=str(exe), fingerprint=fingerprint, protocol=protocol,
+                          mlperf_model=mlperf_model)
         _write_result(out, res)
         return res
 
@@ -265,7 +302,8 @@ def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool 
     if objdir.exists():
         shutil.rmtree(objdir)
     objdir.mkdir()
-    defines = [f"-DSMCU_TICK_SCALE={board.tick_scale}u", *(["-DSMCU_PROFILE"] if profile else [])]
+    defines = [f"-DSMCU_TICK_SCALE={board.tick_scale}u", f"-DSMCU_TICK_SCALE_DEN={board.tick_scale_den}u",
+               *(["-DSMCU_PROFILE"] if profile else []), *proto_defines]
     cflags = [*board.cflags, *ARM_COMMON, *WARNINGS, *defines, *inc]
 
     def compile_one(s: Path) -> Path:
@@ -287,7 +325,8 @@ def build(model_dir, board: str | Board, jobs: int | None = None, profile: bool 
                *board.ldflags, *map(str, objs), "-o", str(elf)]
         return _run(cmd, f"linking for {board.name}")
 
-    res = BuildResult(board=board.name, build_dir=str(out), elf=str(elf), map=str(map_path), fingerprint=fingerprint)
+    res = BuildResult(board=board.name, build_dir=str(out), elf=str(elf), map=str(map_path), fingerprint=fingerprint,
+                      protocol=protocol, mlperf_model=mlperf_model)
     # Link with roomy memory first to measure, then check the board's limits ourselves
     # (clear numbers), then link for real with the board's limits.
     link(64)

@@ -4,6 +4,10 @@
  * report pc/lr/cfsr over the UART as a FAULT frame + text line, stack painting. No libc: the
  * copy/zero loops carry an empty asm so that the compiler does not turn them into memcpy/memset.
  * The board provides SMCU_NUM_IRQS (external interrupt count) and SysTick_Handler if used.
+ *
+ * Armv6-M (Cortex-M0, __ARM_ARCH_6M__): Thumb-1 only (no IT blocks, B reaches +-2 KB), no
+ * configurable fault status registers (CFSR/HFSR/MMFAR/BFAR are Armv7-M, ARMv7-M ARM B3.2.15) and
+ * no VTOR on the Cortex-M0 (the vector table stays at address 0): the fault frame reports them as 0.
  */
 #include <stdint.h>
 
@@ -71,7 +75,9 @@ void Reset_Handler(void) {
     __asm__ volatile("");
     *dst++ = 0;
   }
+#if !defined(__ARM_ARCH_6M__)
   SCB_VTOR = (uint32_t)(uintptr_t)smcu_vectors;
+#endif
   __asm__ volatile("dsb\n\tisb" ::: "memory");
   (void)main();
   for (;;) {
@@ -79,6 +85,35 @@ void Reset_Handler(void) {
 }
 
 /* Any other exception or interrupt: reported like a fault, without a stacked frame (pc = lr = 0). */
+#if defined(__ARM_ARCH_6M__)
+/* Thumb-1: a register-indirect branch (smcu_fault_c may lie beyond B's +-2 KB). */
+__attribute__((naked)) void Default_Handler(void) {
+  __asm__ volatile(
+      "movs r0, #0\n\t"
+      "mrs r1, ipsr\n\t"
+      "ldr r2, =smcu_fault_c\n\t"
+      "bx r2\n\t"
+      ".ltorg\n\t");
+}
+
+/* EXC_RETURN bit 2 selects the stack the frame is on (ARMv6-M ARM B1.5.8): 0 = MSP, 1 = PSP. */
+__attribute__((naked)) void HardFault_Handler(void) {
+  __asm__ volatile(
+      "movs r0, #4\n\t"
+      "mov r1, lr\n\t"
+      "tst r0, r1\n\t"
+      "bne 1f\n\t"
+      "mrs r0, msp\n\t"
+      "b 2f\n"
+      "1:\n\t"
+      "mrs r0, psp\n"
+      "2:\n\t"
+      "mrs r1, ipsr\n\t"
+      "ldr r2, =smcu_fault_c\n\t"
+      "bx r2\n\t"
+      ".ltorg\n\t");
+}
+#else
 __attribute__((naked)) void Default_Handler(void) {
   __asm__ volatile(
       "movs r0, #0\n\t"
@@ -96,10 +131,15 @@ __attribute__((naked)) void HardFault_Handler(void) {
       "mrs r1, ipsr\n\t"
       "b smcu_fault_c\n\t");
 }
+#endif
 
 void smcu_fault_c(const uint32_t *frame, uint32_t ipsr) {
   /* stacked frame: r0 r1 r2 r3 r12 lr pc xpsr (none from Default_Handler) */
+#if defined(__ARM_ARCH_6M__)
+  smcu_report_fault(ipsr & 0x1FFu, frame ? frame[6] : 0, frame ? frame[5] : 0, 0, 0, 0, 0);
+#else
   smcu_report_fault(ipsr & 0x1FFu, frame ? frame[6] : 0, frame ? frame[5] : 0, SCB_CFSR, SCB_HFSR, SCB_MMFAR, SCB_BFAR);
+#endif
   for (;;) {
   }
 }

@@ -10,6 +10,7 @@ void board_init(void) {
   nucleo_clock_init();
   nucleo_cache_enable();
   nucleo_uart_init();
+  stm32_clock_report();
   nucleo_cycle_counter_init();
 }
 

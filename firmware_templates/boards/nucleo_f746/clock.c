@@ -1,6 +1,8 @@
 /*
- * nucleo_f746 clock, cache, UART and cycle-counter setup (RM0385), register level.
- * Compiled into the firmware, and on the host against a fake register block
+ * nucleo_f746 clock, cache, UART and cycle-counter setup (RM0385), register level. The clock
+ * sequence and the GPIO setup are the STM32 code shared with the STM32F405 board
+ * (../_common/stm32_clock.c, stm32_gpio.c); over-drive, USART3 (v2 layout), caches and DWT are
+ * the F7's own. Compiled into the firmware, and on the host against a fake register block
  * (tests/test_firmware_build.py) to check the register values and their order.
  */
 #include "stm32f746_regs.h"
@@ -11,58 +13,41 @@ static void dsb_isb(void) {
 #endif
 }
 
-void nucleo_clock_init(void) {
-  /* power interface clock, voltage scale 1 (needed for 216 MHz with over-drive) */
-  RCC_APB1ENR |= RCC_APB1ENR_PWREN;
-  (void)RCC_APB1ENR;
-  PWR_CR1 |= PWR_CR1_VOS_SCALE1;
-
-  /* HSE in bypass mode: the ST-LINK's 8 MHz MCO on OSC_IN */
-  RCC_CR |= RCC_CR_HSEBYP;
-  RCC_CR |= RCC_CR_HSEON;
-  while (!(RCC_CR & RCC_CR_HSERDY)) {
-  }
-
-  /* main PLL from HSE: 8 / 4 * 216 / 2 = 216 MHz; reserved bit 29 keeps its reset value */
-  RCC_PLLCFGR = (1u << 29) | (PLL_Q << 24) | RCC_PLLCFGR_PLLSRC_HSE | (((PLL_P / 2u) - 1u) << 16) |
-                (PLL_N << 6) | PLL_M;
-  RCC_CR |= RCC_CR_PLLON;
-  while (!(RCC_CR & RCC_CR_PLLRDY)) {
-  }
-
-  /* over-drive (RM0385 4.1.4): ODEN, wait ODRDY, ODSWEN, wait ODSWRDY */
+/* over-drive (RM0385 4.1.4): ODEN, wait ODRDY, ODSWEN, wait ODSWRDY; after PLL lock, before the switch */
+static int nucleo_overdrive(void) {
   PWR_CR1 |= PWR_CR1_ODEN;
-  while (!(PWR_CSR1 & PWR_CSR1_ODRDY)) {
-  }
+  if (!stm32_wait_bits(PWR_CSR1_ADDR, PWR_CSR1_ODRDY, PWR_CSR1_ODRDY)) return 0;
   PWR_CR1 |= PWR_CR1_ODSWEN;
-  while (!(PWR_CSR1 & PWR_CSR1_ODSWRDY)) {
-  }
-
-  /* 7 wait states before raising the clock; ART accelerator and prefetch */
-  FLASH_ACR = FLASH_WAIT_STATES | FLASH_ACR_PRFTEN | FLASH_ACR_ARTEN;
-  while ((FLASH_ACR & FLASH_ACR_LATENCY_MASK) != FLASH_WAIT_STATES) {
-  }
-
-  /* AHB /1, APB1 /4 (54 MHz max), APB2 /2 (108 MHz max), then switch SYSCLK to the PLL */
-  RCC_CFGR = RCC_CFGR_PPRE1_DIV4 | RCC_CFGR_PPRE2_DIV2;
-  RCC_CFGR |= RCC_CFGR_SW_PLL;
-  while ((RCC_CFGR & RCC_CFGR_SWS_MASK) != RCC_CFGR_SWS_PLL) {
-  }
+  return stm32_wait_bits(PWR_CSR1_ADDR, PWR_CSR1_ODSWRDY, PWR_CSR1_ODSWRDY);
 }
 
+/* 216 MHz from the ST-LINK's 8 MHz MCO on OSC_IN (HSE bypass), voltage scale 1 + over-drive,
+ * 7 wait states with prefetch and the ART accelerator, AHB /1, APB1 /4 (54 MHz max), APB2 /2
+ * (108 MHz max): ../_common/stm32_clock.c runs the sequence. */
+static const stm32_clock_config_t nucleo_clock = {
+    PWR_CR1_VOS_SCALE1,
+    1u,
+    RCC_PLLCFGR_VALUE(PLL_M, PLL_N, PLL_P, PLL_Q),
+    FLASH_WAIT_STATES | FLASH_ACR_PRFTEN | FLASH_ACR_ARTEN,
+    RCC_CFGR_PPRE1_DIV4 | RCC_CFGR_PPRE2_DIV2,
+    nucleo_overdrive,
+};
+
+void nucleo_clock_init(void) { (void)stm32_clock_init(&nucleo_clock); }
+
 void nucleo_uart_init(void) {
-  /* USART3 on PD8 (TX) / PD9 (RX), AF7: the ST-LINK virtual COM port */
+  /* USART3 on PD8 (TX) / PD9 (RX), AF7: the ST-LINK virtual COM port. APB1 is 54 MHz on the PLL,
+   * the 16 MHz HSI if the clock bring-up gave up (stm32_clock_status). */
+  const uint32_t apb1 = stm32_clock_status == STM32_CLOCK_PLL ? APB1_HZ : STM32_HSI_HZ;
   RCC_AHB1ENR |= RCC_AHB1ENR_GPIODEN;
   RCC_APB1ENR |= RCC_APB1ENR_USART3EN;
   (void)RCC_APB1ENR;
-  GPIOD_MODER = (GPIOD_MODER & ~((3u << 16) | (3u << 18))) | (2u << 16) | (2u << 18);
-  GPIOD_OSPEEDR |= (3u << 16) | (3u << 18);
-  GPIOD_PUPDR = (GPIOD_PUPDR & ~(3u << 18)) | (1u << 18); /* pull-up on RX */
-  GPIOD_AFRH = (GPIOD_AFRH & ~0xFFu) | (7u << 0) | (7u << 4);
+  stm32_gpio_af(UART_PORT, UART_TX_PIN, UART_AF, GPIO_PULL_NONE);
+  stm32_gpio_af(UART_PORT, UART_RX_PIN, UART_AF, GPIO_PULL_UP);
   USART3_CR1 = 0;
   USART3_CR2 = 0;
   USART3_CR3 = 0;
-  USART3_BRR = (APB1_HZ + UART_BAUD / 2u) / UART_BAUD; /* oversampling by 16 */
+  USART3_BRR = (apb1 + UART_BAUD / 2u) / UART_BAUD; /* oversampling by 16 */
   USART3_CR1 = USART_CR1_TE | USART_CR1_RE | USART_CR1_UE;
 }
 

@@ -1,67 +1,26 @@
 /*
- * STM32F746 registers used by the nucleo_f746 board (RM0385 addresses and bit positions).
- * SMCU_REG(addr) is a volatile 32-bit register; a host-side test defines SMCU_FAKE_REGS and
- * provides smcu_fake_reg() to run the clock/UART setup against a fake register block.
+ * STM32F746 registers used by the nucleo_f746 board that the STM32F4 does not share (RM0385
+ * addresses and bit positions): over-drive, the ART accelerator, the USART v2 layout of USART3,
+ * the Cortex-M7 caches and DWT. RCC, PWR_CR1, FLASH_ACR and GPIO: ../_common/stm32_regs.h.
  */
 #ifndef STM32F746_REGS_H
 #define STM32F746_REGS_H
 
 #include <stdint.h>
 
-#ifdef SMCU_FAKE_REGS
-volatile uint32_t *smcu_fake_reg(uint32_t addr);
-#define SMCU_REG(addr) (*smcu_fake_reg(addr))
-#else
-#define SMCU_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
-#endif
+#include "stm32_clock.h"
 
-/* RCC */
-#define RCC_BASE 0x40023800u
-#define RCC_CR SMCU_REG(RCC_BASE + 0x00u)
-#define RCC_PLLCFGR SMCU_REG(RCC_BASE + 0x04u)
-#define RCC_CFGR SMCU_REG(RCC_BASE + 0x08u)
-#define RCC_AHB1ENR SMCU_REG(RCC_BASE + 0x30u)
-#define RCC_APB1ENR SMCU_REG(RCC_BASE + 0x40u)
-#define RCC_CR_HSEON (1u << 16)
-#define RCC_CR_HSERDY (1u << 17)
-#define RCC_CR_HSEBYP (1u << 18)
-#define RCC_CR_PLLON (1u << 24)
-#define RCC_CR_PLLRDY (1u << 25)
-#define RCC_PLLCFGR_PLLSRC_HSE (1u << 22)
-#define RCC_CFGR_SW_PLL 2u
-#define RCC_CFGR_SWS_MASK (3u << 2)
-#define RCC_CFGR_SWS_PLL (2u << 2)
-#define RCC_CFGR_PPRE1_DIV4 (5u << 10)
-#define RCC_CFGR_PPRE2_DIV2 (4u << 13)
-#define RCC_AHB1ENR_GPIODEN (1u << 3)
-#define RCC_APB1ENR_USART3EN (1u << 18)
-#define RCC_APB1ENR_PWREN (1u << 28)
-
-/* PWR */
-#define PWR_BASE 0x40007000u
-#define PWR_CR1 SMCU_REG(PWR_BASE + 0x00u)
-#define PWR_CSR1 SMCU_REG(PWR_BASE + 0x04u)
+/* PWR (RM0385 4.4.1, 4.4.2) */
 #define PWR_CR1_VOS_SCALE1 (3u << 14)
 #define PWR_CR1_ODEN (1u << 16)
 #define PWR_CR1_ODSWEN (1u << 17)
 #define PWR_CSR1_ODRDY (1u << 16)
 #define PWR_CSR1_ODSWRDY (1u << 17)
 
-/* FLASH */
-#define FLASH_BASE_R 0x40023C00u
-#define FLASH_ACR SMCU_REG(FLASH_BASE_R + 0x00u)
-#define FLASH_ACR_LATENCY_MASK 0xFu
-#define FLASH_ACR_PRFTEN (1u << 8)
+/* FLASH_ACR (RM0385 3.7.1) */
 #define FLASH_ACR_ARTEN (1u << 9)
 
-/* GPIOD */
-#define GPIOD_BASE 0x40020C00u
-#define GPIOD_MODER SMCU_REG(GPIOD_BASE + 0x00u)
-#define GPIOD_OSPEEDR SMCU_REG(GPIOD_BASE + 0x08u)
-#define GPIOD_PUPDR SMCU_REG(GPIOD_BASE + 0x0Cu)
-#define GPIOD_AFRH SMCU_REG(GPIOD_BASE + 0x24u)
-
-/* USART3 */
+/* USART3, USART v2 layout (RM0385 34.8) */
 #define USART3_BASE 0x40004800u
 #define USART3_CR1 SMCU_REG(USART3_BASE + 0x00u)
 #define USART3_CR2 SMCU_REG(USART3_BASE + 0x04u)
@@ -79,7 +38,7 @@ volatile uint32_t *smcu_fake_reg(uint32_t addr);
 #define USART_ISR_TXE (1u << 7)
 #define USART_ICR_ORECF (1u << 3)
 
-/* Cortex-M7 core */
+/* Cortex-M7 core (Cortex-M7 TRM / ARMv7-M ARM B3.2) */
 #define SCB_CCR SMCU_REG(0xE000ED14u)
 #define SCB_CCR_DC (1u << 16)
 #define SCB_CCR_IC (1u << 17)
@@ -104,6 +63,12 @@ volatile uint32_t *smcu_fake_reg(uint32_t addr);
 #define APB1_HZ (SYSCLK_HZ / 4u)
 #define FLASH_WAIT_STATES 7u /* RM0385 table 5: 210 < HCLK <= 216 MHz at 2.7-3.6 V */
 #define UART_BAUD 115200u
+
+/* USART3: PD8 TX, PD9 RX, AF7 (STM32F746 DS10916 table 12) */
+#define UART_PORT GPIOD_BASE
+#define UART_TX_PIN 8u
+#define UART_RX_PIN 9u
+#define UART_AF 7u
 
 void nucleo_clock_init(void);
 void nucleo_uart_init(void);
