@@ -34,6 +34,19 @@ class MismatchError(SparsemcuError):
     pass
 
 
+def check_sample(ref: Callable, x: np.ndarray, y: np.ndarray, i: int, board: Board, rep: dict) -> np.ndarray:
+    """The reference's output for sample i; a board output that differs is a MismatchError naming the
+    sample and the first differing index (also recorded in the report)."""
+    r = np.asarray(ref(x), np.int8).reshape(-1)
+    if not np.array_equal(r, y):
+        j = int(np.flatnonzero(r != y)[0])
+        rep["bit_exact"] = False
+        rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(r[j])}
+        raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
+                            f"(board {int(y[j])}, reference {int(r[j])})")
+    return r
+
+
 def open_transport(board: Board, build_dir: Path, port: str | None = None, do_flash: bool = True) -> Transport:
     """Start or connect to the board. Real boards: flash (unless do_flash=False), find the port."""
     build_dir = Path(build_dir)
@@ -261,14 +274,7 @@ def deploy(model_dir, board: str | Board, port: str | None = None, inputs=None, 
                             layer_ticks.append(client.profile())
                         rep["samples"] = i + 1
                         if ref is not None:
-                            r = np.asarray(ref(xi), np.int8).reshape(-1)
-                            ref_outs.append(r)
-                            if not np.array_equal(r, y):
-                                j = int(np.flatnonzero(r != y)[0])
-                                rep["bit_exact"] = False
-                                rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(r[j])}
-                                raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
-                                                    f"(board {int(y[j])}, reference {int(r[j])})")
+                            ref_outs.append(check_sample(ref, xi, y, i, board, rep))
                         bar.update(1)
                         if i % 16 == 0:
                             rep["latency"] = _latency(ticks, info.tick_unit, info.clock_hz)
@@ -369,14 +375,7 @@ def _run_mlperf(board: Board, firmware: Path, port, do_flash: bool, x: np.ndarra
                 outs.append(y)
                 rep["samples"] = i + 1
                 if ref is not None:
-                    rr = np.asarray(ref(xi), np.int8).reshape(-1)
-                    ref_outs.append(rr)
-                    if not np.array_equal(rr, y):
-                        j = int(np.flatnonzero(rr != y)[0])
-                        rep["bit_exact"] = False
-                        rep["first_mismatch"] = {"sample": i, "index": j, "board": int(y[j]), "reference": int(rr[j])}
-                        raise MismatchError(f"output mismatch on {board.name}: sample {i}, first differing output index {j} "
-                                            f"(board {int(y[j])}, reference {int(rr[j])})")
+                    ref_outs.append(check_sample(ref, xi, y, i, board, rep))
                 bar.update(1)
                 if i % 16 == 0:
                     write()

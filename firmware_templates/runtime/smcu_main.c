@@ -9,23 +9,10 @@
 
 #include "model.h"
 #include "smcu_board.h"
+#include "smcu_model_checks.h"
 #include "smcu_protocol.h"
 
-/* Compile-time checks of model.h (hand-written model.h files included): a LOAD writes
- * MODEL_INPUT_BYTES at model_input() and READ sends MODEL_OUTPUT_BYTES, both inside the arena,
- * and a frame's u16 length field must be able to carry them. */
-#if (MODEL_INPUT_BYTES) < 1 || (MODEL_OUTPUT_BYTES) < 1
-#error "model.h: MODEL_INPUT_BYTES and MODEL_OUTPUT_BYTES must be at least 1"
-#endif
-#if (MODEL_INPUT_BYTES) > (MODEL_ARENA_BYTES) || (MODEL_OUTPUT_BYTES) > (MODEL_ARENA_BYTES)
-#error "model.h: the model's input or output is larger than its arena (MODEL_ARENA_BYTES)"
-#endif
-#if defined(MODEL_INPUT_OFFSET) && (MODEL_INPUT_OFFSET) + (MODEL_INPUT_BYTES) > (MODEL_ARENA_BYTES)
-#error "model.h: the input (MODEL_INPUT_OFFSET + MODEL_INPUT_BYTES) does not fit the arena"
-#endif
-#if defined(MODEL_OUTPUT_OFFSET) && (MODEL_OUTPUT_OFFSET) + (MODEL_OUTPUT_BYTES) > (MODEL_ARENA_BYTES)
-#error "model.h: the output (MODEL_OUTPUT_OFFSET + MODEL_OUTPUT_BYTES) does not fit the arena"
-#endif
+/* A frame's u16 length field must be able to carry the input and the output. */
 #if (MODEL_INPUT_BYTES) > 65535 || (MODEL_OUTPUT_BYTES) > 65535
 #error "model.h: the input and the output must each fit one protocol frame (at most 65535 bytes)"
 #endif

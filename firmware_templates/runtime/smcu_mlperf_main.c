@@ -18,6 +18,7 @@
 #include "model.h"
 #include "smcu_board.h"
 #include "smcu_mlperf.h"
+#include "smcu_model_checks.h"
 #include "smcu_protocol.h" /* smcu_report_fault(), called by the boards' fault handlers */
 
 #if !defined(SMCU_MLPERF_MODEL) || !defined(SMCU_MLPERF_INPUT_OFFSET) || !defined(SMCU_TICKS_PER_US)
@@ -25,12 +26,6 @@
 #endif
 #ifndef SMCU_MLPERF_EMULATED
 #define SMCU_MLPERF_EMULATED 0
-#endif
-#if (MODEL_INPUT_BYTES) < 1 || (MODEL_OUTPUT_BYTES) < 1
-#error "model.h: MODEL_INPUT_BYTES and MODEL_OUTPUT_BYTES must be at least 1"
-#endif
-#if (MODEL_INPUT_BYTES) > (MODEL_ARENA_BYTES) || (MODEL_OUTPUT_BYTES) > (MODEL_ARENA_BYTES)
-#error "model.h: the model's input or output is larger than its arena (MODEL_ARENA_BYTES)"
 #endif
 
 #if SMCU_MLPERF_RESULT_DECIMALS != 6u

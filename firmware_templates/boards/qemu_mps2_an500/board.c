@@ -1,7 +1,4 @@
 /* qemu_mps2_an500: CMSDK UART0 + SysTick, see ../_common/mps2_board.c (shared with the other mps2 board).
- * SMCU_TICK_SCALE (instructions per SysTick tick, 40) comes from board.json "tick_scale". */
+ * SMCU_TICK_SCALE (instructions per SysTick tick) comes from board.json "tick_scale". */
 #define SMCU_BOARD_NAME "qemu_mps2_an500"
-#ifndef SMCU_TICK_SCALE
-#define SMCU_TICK_SCALE 40u
-#endif
 #include "../_common/mps2_board.c"
