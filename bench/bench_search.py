@@ -1,25 +1,30 @@
 #!/usr/bin/env python3
-"""Fixed-budget search benchmark on Fashion-MNIST: the SpArSe sampler vs Optuna's NSGA-II.
+"""Search benchmark: the SpArSe sampler against NSGA-II, TPE and random search at equal budgets.
 
-Each sampler gets the same budget (completed trials, epochs per trial, training images)
-and the same flash/RAM constraint; every trial's int8 model is measured by the exporter
-(footprint) and its test accuracy is that of the int8 TFLite model. Writes
-bench/results/search.json, search.md and search_pareto.png (test error vs flash and
-vs RAM, Pareto fronts of both samplers), with hypervolumes and the budget used.
+Every (sampler, seed) run screens trials until it has spent `--budget-epochs` full-dataset-equivalent
+training epochs (a trial on a fifth of the images for 5 epochs costs 1), under the same flash/RAM
+budget; its best trials by validation Pareto rank, plus the most accurate trial within each size
+target, are then retrained at full budget (the final stage, `nas/finalise.py`). Fronts are chosen
+on validation and scored on test: the hypervolume of a run is that of its validation-Pareto models'
+int8 *test* errors, in (test error, log flash / log max flash, log RAM / log max RAM) with
+reference (1, 1, 1) (larger is better), for the screened trials and for the finalised models.
 
-Hypervolume: over the feasible points in (test error, log(flash)/log(max flash),
-log(RAM)/log(max RAM)) with reference point (1, 1, 1): every axis in [0, 1], 1 = worst
-(error 100 %, or a model using the whole budget), so a larger hypervolume is better.
+Writes bench/results/search.json, search.md and search_pareto.png (the fronts of every seed), and
+copies every finalised model (int8 .tflite; input: the 28x28x1 image with pixels scaled to
+[0, 1] before quantisation) to bench/results/search/. Re-running resumes every run and stage; a
+finished run is kept as bench/results/search_runs/<sampler>_seed<seed>.json (with its models in
+search/) and is not redone, so the benchmark can be completed over several sessions or machines.
 
-    .venv/bin/python bench/bench_search.py --trials 24 --epochs 3 --max-train 6000   (the defaults)
+    .venv/bin/python bench/bench_search.py                       (the full benchmark: hours)
+    .venv/bin/python bench/bench_search.py --samplers sparse,random --seeds 0 --budget-epochs 4 ...
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
+import shutil
 import sys
 import time
 import warnings
@@ -31,165 +36,319 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
-
-
-def _points(records, budget):
-    pts = []
-    for m in records:
-        if not m.get("feasible") or m.get("skipped_training") or m.get("test_accuracy_int8") is None:
-            continue
-        pts.append({"trial": m["trial"], "test_accuracy_int8": m["test_accuracy_int8"],
-                    "val_error": m["val_error"], "flash_bytes": m["flash_bytes"], "arena_bytes": m["arena_bytes"],
-                    "macs": m.get("macs"), "description": m.get("description", "")})
-    return pts
+# (max flash B, max arena B, wanted int8 test accuracy): the issue's targets
+TARGETS = ((4096, 4096, 0.89), (32768, 16384, 0.91))
+COLORS = {"sparse": "tab:red", "nsga2": "tab:blue", "tpe": "tab:green", "random": "tab:gray"}
+MARKERS = "os^Dv<>"
 
 
 def _normalised(p, budget):
+    import math
     lf = math.log(max(p["flash_bytes"], 2)) / math.log(budget["max_flash"])
     lr = math.log(max(p["arena_bytes"], 2)) / math.log(budget["max_ram"])
     return [1.0 - p["test_accuracy_int8"], lf, lr]
 
 
 def hypervolume(points, budget) -> float:
-    from sparsemcu.nas.runs import hypervolume as hv
+    from sparsemcu.nas.hypervolume import hypervolume as hv
     if not points:
         return 0.0
     return hv(np.array([_normalised(p, budget) for p in points]), np.array([1.0, 1.0, 1.0]))
 
 
-def front(points):
-    from sparsemcu.nas.runs import pareto_mask
-    if not points:
-        return []
-    Y = np.array([[1 - p["test_accuracy_int8"], p["flash_bytes"], p["arena_bytes"]] for p in points])
-    return sorted([p for p, k in zip(points, pareto_mask(Y)) if k], key=lambda p: p["flash_bytes"])
+def validation_front(records):
+    """Feasible models on the Pareto front of (validation error, flash, RAM)."""
+    from sparsemcu.nas.runs import front
+    return [m for m in front(records) if m.get("test_accuracy_int8") is not None]
 
 
-def plot(results, path: Path, budget):
+def _point(m) -> dict:
+    return {k: m.get(k) for k in ("trial", "val_error", "test_accuracy_int8", "flash_bytes", "arena_bytes", "macs",
+                                  "latency_ms", "description", "tflite_path", "_dir", "epoch_cost", "seconds")}
+
+
+def best_within(records, max_flash, max_ram, key="val_error"):
+    ok = [m for m in records if m.get("feasible") and m["flash_bytes"] <= max_flash
+          and m["arena_bytes"] <= max_ram and m.get("test_accuracy_int8") is not None]
+    return min(ok, key=lambda m: (m[key], m["flash_bytes"])) if ok else None
+
+
+def run_one(args, sampler: str, seed: int, budget, log) -> dict:
+    from sparsemcu.nas import runs
+    from sparsemcu.nas.finalise import finalise
+    from sparsemcu.nas.search import SearchConfig, _records, open_study, run_search
+    run_dir = Path(args.workdir) / f"{sampler}_seed{seed}"
+    cfg = SearchConfig(dataset=args.dataset, out=run_dir, trials=10 ** 6, epochs=args.epochs, sampler=sampler,
+                       budget=budget, seed=seed, max_blocks=args.max_blocks, max_filters=args.max_filters,
+                       max_train=args.max_train, n_startup=args.startup, progress=args.progress,
+                       study=f"bench_{sampler}", budget_epochs=args.budget_epochs, final_epochs=0)
+    t0 = time.time()
+    res = run_search(cfg, log=log)
+    study, _ = open_study(cfg, log)
+    records = _records(study)
+    import optuna
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    # final stage: the validation Pareto ranks, plus the most accurate trial within each target
+    include = [m["trial"] for m in (best_within(records, f, r) for f, r, _ in TARGETS) if m]
+    cfg.final_epochs, cfg.final_top = args.final_epochs, args.final_top
+    finalise(cfg, records, log=log, include=include)
+    finals = runs.load_trials(run_dir, stage="final")
+    finals = [m for m in finals if not m.get("collapsed")]
+    screen_front = validation_front(records)
+    final_front = validation_front(finals)
+    bd = budget.to_dict()
+    return {
+        "run_dir": str(run_dir), "trials_complete": len(records),
+        "trials_collapsed": sum(s == optuna.trial.TrialState.PRUNED for s in states),
+        "trials_failed": sum(s == optuna.trial.TrialState.FAIL for s in states),
+        "feasible": sum(1 for r in records if r.get("feasible")),
+        "skipped_infeasible": sum(1 for r in records if r.get("skipped_training")),
+        "morph_children": sum(1 for r in records if r.get("inherited_layers")),
+        "morph_function_preserving": sum(1 for r in records if r.get("function_preserving")),
+        "epochs_spent": res["epochs_spent"],
+        "mean_epoch_cost_fresh": _mean([r.get("epoch_cost") for r in records
+                                        if not r.get("inherited_layers") and not r.get("skipped_training")]),
+        "mean_epoch_cost_morph": _mean([r.get("epoch_cost") for r in records if r.get("inherited_layers")]),
+        "trial_seconds": round(float(sum(r.get("seconds", 0.0) for r in records)), 1),
+        "final_seconds": round(float(sum(m.get("seconds", 0.0) for m in finals)), 1),
+        "wall_seconds_this_invocation": round(time.time() - t0, 1),
+        "hv_screen": hypervolume(screen_front, bd), "hv_final": hypervolume(final_front, bd),
+        "screen_front": [_point(m) for m in screen_front], "final_front": [_point(m) for m in final_front],
+        "finals": [_point(m) for m in finals],
+    }
+
+
+def _mean(xs):
+    xs = [float(x) for x in xs if x is not None]
+    return round(float(np.mean(xs)), 3) if xs else None
+
+
+def summarise(results: dict) -> dict:
+    out = {}
+    for sampler, by_seed in results.items():
+        s = {}
+        for key in ("hv_screen", "hv_final"):
+            v = np.array([r[key] for r in by_seed.values()], float)
+            s[key] = {"mean": float(v.mean()) if len(v) else None, "std": float(v.std(ddof=1)) if len(v) > 1 else None,
+                      "min": float(v.min()) if len(v) else None, "max": float(v.max()) if len(v) else None,
+                      "n": int(len(v))}
+        out[sampler] = s
+    return out
+
+
+def verdict(summary: dict, key: str = "hv_final") -> str:
+    sp = summary.get("sparse", {}).get(key)
+    if not sp or sp["n"] < 2:
+        return "not enough seeds for the SpArSe sampler to compare"
+    lines = []
+    for name, s in summary.items():
+        if name == "sparse" or not s[key]["n"]:
+            continue
+        gap = sp["mean"] - s[key]["mean"]
+        spread = max(sp["std"] or 0.0, s[key]["std"] or 0.0)
+        ahead = gap > spread
+        lines.append(f"{'ahead of' if ahead else 'NOT ahead of'} {name} by more than the spread "
+                     f"(mean difference {gap:+.4f}, larger standard deviation {spread:.4f})")
+    return "the SpArSe sampler is " + "; ".join(lines)
+
+
+def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {"sparse": "tab:red", "nsga2": "tab:blue", "tpe": "tab:green", "random": "tab:gray"}
-    for name, r in results.items():
-        c = colors.get(name, "k")
-        pts, fr = r["points"], r["front"]
-        for ax, key in ((axes[0], "flash_bytes"), (axes[1], "arena_bytes")):
-            ax.scatter([p[key] for p in pts], [100 * (1 - p["test_accuracy_int8"]) for p in pts], s=14,
-                       color=c, alpha=0.35)
-            ax.scatter([p[key] for p in fr], [100 * (1 - p["test_accuracy_int8"]) for p in fr], s=40,
-                       facecolors="none", edgecolors=c, label=f"{name} front (HV {r['hypervolume']:.3f})")
-    for ax, xl, lim in ((axes[0], "flash (bytes, exporter)", budget["max_flash"]),
-                        (axes[1], "RAM (arena bytes, exporter)", budget["max_ram"])):
-        ax.axvline(lim, color="k", ls="--", lw=0.8, label="budget")
-        ax.set_xscale("log")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("test error of the int8 model (%)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("Fashion-MNIST: SpArSe sampler vs NSGA-II at a fixed budget")
+    names = list(results)
+    fig, axes = plt.subplots(2, max(1, len(names)), figsize=(4.2 * max(1, len(names)), 7.5), squeeze=False,
+                             sharey="row")
+    for col, name in enumerate(names):
+        for row, (key, xl) in enumerate((("flash_bytes", "flash (bytes)"), ("arena_bytes", "RAM (arena bytes)"))):
+            ax = axes[row][col]
+            for i, (seed, r) in enumerate(sorted(results[name].items())):
+                m = MARKERS[i % len(MARKERS)]
+                fr = sorted(r["final_front"], key=lambda p: p[key])
+                sc = sorted(r["screen_front"], key=lambda p: p[key])
+                ax.scatter([p[key] for p in sc], [100 * (1 - p["test_accuracy_int8"]) for p in sc], marker=m,
+                           s=14, color=COLORS.get(name, "k"), alpha=0.3)
+                ax.plot([p[key] for p in fr], [100 * (1 - p["test_accuracy_int8"]) for p in fr], marker=m, ms=6,
+                        color=COLORS.get(name, "k"), lw=1, label=f"seed {seed} final (HV {r['hv_final']:.3f})")
+            for f, ram, acc in TARGETS:
+                lim = f if key == "flash_bytes" else ram
+                ax.plot([lim], [100 * (1 - acc)], "k*", ms=9)
+            ax.axvline(budget["max_flash" if key == "flash_bytes" else "max_ram"], color="k", ls="--", lw=0.7)
+            ax.set_xscale("log")
+            ax.set_xlabel(xl)
+            ax.grid(True, alpha=0.3)
+            if col == 0:
+                ax.set_ylabel("int8 test error (%)")
+            if row == 0:
+                hv = summary[name]["hv_final"]
+                ax.set_title(f"{name}: HV {hv['mean']:.3f} ± {hv['std'] or 0:.3f}" if hv["mean"] is not None else name)
+            ax.legend(fontsize=6)
+    fig.suptitle("Fashion-MNIST search: finalised fronts (lines) and screened fronts (faint) of every seed; "
+                 "stars = targets", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def copy_final_models(results: dict, dest: Path) -> dict:
+    """Copy every finalised model (the fronts and the target candidates) to dest; returns
+    {(sampler, seed, trial): file name}."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for sampler, by_seed in results.items():
+        for seed, r in by_seed.items():
+            for p in r["final_front"] + r["finals"]:
+                src = Path(p["_dir"]) / p["tflite_path"]
+                name = f"{sampler}_seed{seed}_trial{p['trial']:04d}.tflite"
+                if src.is_file():
+                    shutil.copyfile(src, dest / name)
+                    p["file"] = f"search/{name}"
+                if p.get("file"):  # copied now, or when a saved run was finished (its run dir may be gone)
+                    names[(sampler, seed, p["trial"])] = name
+    return names
+
+
+def targets_table(results: dict) -> list[str]:
+    lines = ["| target | wanted int8 test acc | best finalised model (validation-chosen) | int8 test acc | flash B | "
+             "RAM B | met |", "|---|---|---|---|---|---|---|"]
+    for f, ram, acc in TARGETS:
+        best = None
+        for sampler, by_seed in results.items():
+            for seed, r in by_seed.items():
+                m = best_within([{**p, "feasible": True} for p in r["finals"]], f, ram, key="val_error")
+                if m and (best is None or m["val_error"] < best[0]["val_error"]):
+                    best = (m, sampler, seed)
+        if best is None:
+            lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | none | - | - | - | no |")
+            continue
+        m, sampler, seed = best
+        lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | {m.get('file', '')} "
+                     f"({sampler}, seed {seed}, {m['description']}) | {100 * m['test_accuracy_int8']:.2f} % | "
+                     f"{m['flash_bytes']} | {m['arena_bytes']} | {'yes' if m['test_accuracy_int8'] >= acc else 'no'} |")
+    return lines
+
+
+def write_report(args, results, budget, out: Path) -> None:
+    summary = summarise(results)
+    bd = budget.to_dict()
+    doc = {"benchmark": "search", "dataset": args.dataset,
+           "budget": {"epochs_per_run": args.budget_epochs, "screen_epochs": args.epochs, "screen_train_images":
+                      args.max_train, "final_epochs": args.final_epochs, "final_top": args.final_top,
+                      "max_blocks": args.max_blocks, "max_filters": args.max_filters, "startup": args.startup,
+                      "seeds": args.seeds},
+           "constraint": bd, "targets": [{"max_flash": f, "max_ram": r, "test_accuracy": a} for f, r, a in TARGETS],
+           "hypervolume_definition": "validation-Pareto models scored by int8 test error in (test error, log flash / "
+                                     "log max_flash, log RAM / log max_RAM), reference (1, 1, 1); larger is better",
+           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                       "python": platform.python_version()},
+           "summary": summary, "verdict_final": verdict(summary, "hv_final"),
+           "verdict_screen": verdict(summary, "hv_screen"),
+           "runs": {s: {str(k): v for k, v in r.items()} for s, r in results.items()}}
+    out.mkdir(parents=True, exist_ok=True)
+    copy_final_models(results, out / "search")
+    (out / "search.json").write_text(json.dumps(doc, indent=1, default=str))
+    plot(results, summary, out / "search_pareto.png", bd)
+    seeds = ", ".join(map(str, args.seeds))
+    L = [f"# Search benchmark: {args.dataset}, SpArSe sampler vs NSGA-II, TPE and random search", "",
+         f"Budget per run (sampler x seed): {args.budget_epochs} full-dataset-equivalent training epochs of screening "
+         f"({args.epochs} epochs per trial on {args.max_train} training images, a morph child half of that); then the "
+         f"final stage retrains up to {args.final_top} validation-Pareto trials plus the most accurate trial within each "
+         f"target for {args.final_epochs} epochs on the whole training split. Seeds: {seeds}. Space: up to "
+         f"{args.max_blocks} conv blocks of up to {args.max_filters} filters. Constraint: flash <= {bd['max_flash']} B, "
+         f"RAM (arena) <= {bd['max_ram']} B (exporter figures). Machine: {os.cpu_count()} CPU cores, no GPU.", "",
+         "## Targets", ""] + targets_table(results) + [
+         "", "## Hypervolume (mean ± standard deviation over seeds)", "",
+         "| sampler | seeds | HV final | HV screened | trials | collapsed | feasible | morph children "
+         "(function-preserving) | epochs/trial fresh, morph | screening CPU s | final CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, by_seed in results.items():
+        s = summary[name]
+        rs = list(by_seed.values())
+
+        def ms(k):
+            return f"{s[k]['mean']:.4f} ± {s[k]['std'] or 0:.4f}" if s[k]["mean"] is not None else "-"
+        L.append(f"| {name} | {len(rs)} | {ms('hv_final')} | {ms('hv_screen')} | {sum(r['trials_complete'] for r in rs)} | "
+                 f"{sum(r['trials_collapsed'] for r in rs)} | {sum(r['feasible'] for r in rs)} | "
+                 f"{sum(r['morph_children'] for r in rs)} ({sum(r['morph_function_preserving'] for r in rs)}) | "
+                 f"{_mean([r['mean_epoch_cost_fresh'] for r in rs])}, {_mean([r['mean_epoch_cost_morph'] for r in rs])} | "
+                 f"{sum(r['trial_seconds'] for r in rs):.0f} | {sum(r['final_seconds'] for r in rs):.0f} |")
+    L += ["", f"Verdict (final models): {doc['verdict_final']}.", "",
+          f"Verdict (screened trials): {doc['verdict_screen']}.", "",
+          doc["hypervolume_definition"].capitalize() + ".", "",
+          "## Finalised fronts (chosen on validation, scored on test)", ""]
+    for name, by_seed in results.items():
+        for seed, r in sorted(by_seed.items()):
+            L += [f"**{name}, seed {seed}** (HV {r['hv_final']:.4f})", "",
+                  "| trial | int8 val acc | int8 test acc | flash B | RAM B | MACs | model | architecture |",
+                  "|---|---|---|---|---|---|---|---|"]
+            for p in r["final_front"]:
+                L.append(f"| {p['trial']} | {100 * (1 - p['val_error']):.2f} % | {100 * p['test_accuracy_int8']:.2f} % | "
+                         f"{p['flash_bytes']} | {p['arena_bytes']} | {p['macs']} | {p.get('file', '')} | "
+                         f"{p['description']} |")
+            L.append("")
+    L += ["![Pareto fronts of every seed](search_pareto.png)", "",
+          "The training recipe alone, on hand-picked architectures of the same space: "
+          "[search_recipe.md](search_recipe.md) (`bench/bench_recipe.py`).", ""]
+    (out / "search.md").write_text("\n".join(L) + "\n")
+
+
+def run_settings(args, budget) -> dict:
+    """What a saved run must share with this invocation to be reused."""
+    return {"dataset": args.dataset, "budget_epochs": args.budget_epochs, "epochs": args.epochs,
+            "max_train": args.max_train, "final_epochs": args.final_epochs, "final_top": args.final_top,
+            "max_blocks": args.max_blocks, "max_filters": args.max_filters, "startup": args.startup,
+            "constraint": budget.to_dict()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="fashion_mnist")
-    ap.add_argument("--samplers", default="sparse,nsga2")
-    ap.add_argument("--trials", type=int, default=24, help="completed trials per sampler (the budget)")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per trial (and per pruning phase)")
-    ap.add_argument("--max-train", type=int, default=6000, help="training images per trial")
-    ap.add_argument("--max-blocks", type=int, default=2)
-    ap.add_argument("--max-filters", type=int, default=32)
-    ap.add_argument("--startup", type=int, default=4)
-    ap.add_argument("--board", default="nucleo_f746")
-    ap.add_argument("--max-flash", type=int, default=65536, help="flash budget (bytes; default 64 KiB)")
-    ap.add_argument("--max-ram", type=int, default=32768, help="RAM budget (bytes; default 32 KiB)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workdir", default=str(RESULTS / "tmp"), help="run directories (resumable)")
-    ap.add_argument("--out", default=str(RESULTS), help="where search.json/.md/_pareto.png go")
-    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--samplers", default="sparse,nsga2,tpe,random")
+    ap.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",") if x.strip()])
+    ap.add_argument("--budget-epochs", type=float, default=16.0,
+                    help="screening budget per run in full-dataset-equivalent epochs")
+    ap.add_argument("--epochs", type=int, default=5, help="screening epochs per trial")
+    ap.add_argument("--max-train", type=int, default=10000, help="screening training images")
+    ap.add_argument("--final-epochs", type=int, default=20)
+    ap.add_argument("--final-top", type=int, default=2)
+    ap.add_argument("--max-blocks", type=int, default=3)
+    ap.add_argument("--max-filters", type=int, default=64)
+    ap.add_argument("--startup", type=int, default=8)
+    ap.add_argument("--board", default="nucleo_f746", help="clock for latency (and the measured firmware reserve)")
+    ap.add_argument("--max-flash", type=int, default=32768)
+    ap.add_argument("--max-ram", type=int, default=16384)
+    ap.add_argument("--workdir", default=str(RESULTS / "tmp" / "search_runs"), help="run directories (resumable)")
+    ap.add_argument("--out", default=str(RESULTS), help="where search.json/.md/_pareto.png and search/ go")
+    ap.add_argument("--progress", action="store_true", help="per-trial progress bars")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
+    from tqdm import tqdm
 
     from sparsemcu.commands.search import resolve_budget
-    from sparsemcu.nas.search import SearchConfig, _records, run_search
-    import optuna
-
     budget = resolve_budget(args.board, args.max_flash, args.max_ram)
-    bdict = budget.to_dict()
-    results = {}
-    for name in [s.strip() for s in args.samplers.split(",") if s.strip()]:
-        run_dir = Path(args.workdir) / f"search_{name}_{args.dataset}_t{args.trials}_e{args.epochs}"
-        cfg = SearchConfig(dataset=args.dataset, out=run_dir, trials=args.trials, epochs=args.epochs,
-                           sampler=name, budget=budget, seed=args.seed, max_blocks=args.max_blocks,
-                           max_filters=args.max_filters, max_train=args.max_train, n_startup=args.startup,
-                           progress=args.progress, study=f"bench_{name}")
-        t0 = time.time()
-        run_search(cfg)
-        wall = time.time() - t0
-        study = optuna.load_study(study_name=cfg.study, storage=f"sqlite:///{(run_dir / 'study.db').resolve()}")
-        records = _records(study)
-        seconds = float(sum(r.get("seconds", 0.0) for r in records))
-        pts = _points(records, bdict)
-        fr = front(pts)
-        results[name] = {
-            "run_dir": str(run_dir), "trials_complete": len(records),
-            "trials_failed": len(study.get_trials(states=(optuna.trial.TrialState.FAIL,))),
-            "feasible": sum(1 for r in records if r.get("feasible")),
-            "skipped_infeasible": sum(1 for r in records if r.get("skipped_training")),
-            "trial_seconds_total": round(seconds, 1), "wall_seconds_this_invocation": round(wall, 1),
-            "hypervolume": hypervolume(pts, bdict), "points": pts, "front": fr,
-            "best_test_accuracy_int8": max((p["test_accuracy_int8"] for p in pts), default=None),
-            "smallest_flash_at_80pct": min((p["flash_bytes"] for p in pts if p["test_accuracy_int8"] >= 0.8),
-                                           default=None),
-        }
-        print(f"{name}: {len(records)} trials, {results[name]['feasible']} feasible, "
-              f"HV {results[name]['hypervolume']:.4f}, best int8 test acc "
-              f"{results[name]['best_test_accuracy_int8']}", file=sys.stderr)
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "search", "dataset": args.dataset,
-        "budget": {"trials_per_sampler": args.trials, "epochs_per_trial": args.epochs,
-                   "train_images": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
-                   "random_startup_trials": args.startup, "seed": args.seed},
-        "constraint": bdict,
-        "hypervolume_definition": "feasible points in (test error, log flash / log max_flash, "
-                                  "log RAM / log max_RAM), reference (1, 1, 1); larger is better",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "samplers": results,
-    }
-    (out / "search.json").write_text(json.dumps(doc, indent=1))
-    plot(results, out / "search_pareto.png", bdict)
-    lines = [f"# Search benchmark: {args.dataset}, SpArSe sampler vs NSGA-II", "",
-             f"Budget per sampler: {args.trials} completed trials, {args.epochs} epochs per trial (and per "
-             f"pruning phase), {args.max_train} training images, up to {args.max_blocks} conv blocks of up to "
-             f"{args.max_filters} filters, {args.startup} random start-up trials, seed {args.seed}.",
-             f"Constraint: flash <= {bdict['max_flash']} B, RAM (arena) <= {bdict['max_ram']} B "
-             f"(exporter figures). Machine: {os.cpu_count()} CPU cores, no GPU.", "",
-             "| sampler | trials | feasible | hypervolume | best int8 test acc | least flash at >= 80 % acc | "
-             "trial time (s) |", "|---|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        best = r["best_test_accuracy_int8"]
-        lines.append(f"| {name} | {r['trials_complete']} | {r['feasible']} | {r['hypervolume']:.4f} | "
-                     f"{'-' if best is None else f'{100 * best:.2f} %'} | "
-                     f"{r['smallest_flash_at_80pct'] or '-'} | {r['trial_seconds_total']} |")
-    lines += ["", doc["hypervolume_definition"].capitalize() + ".", "",
-              "Pareto fronts (test accuracy of the int8 model, flash, RAM):", ""]
-    for name, r in results.items():
-        lines += [f"**{name}**", "", "| trial | int8 test acc | flash B | RAM B | MACs | architecture |",
-                  "|---|---|---|---|---|---|"]
-        for p in r["front"]:
-            lines.append(f"| {p['trial']} | {100 * p['test_accuracy_int8']:.2f} % | {p['flash_bytes']} | "
-                         f"{p['arena_bytes']} | {p['macs']} | {p['description']} |")
-        lines.append("")
-    lines += ["![Pareto fronts](search_pareto.png)", "",
-              "At this budget the comparison is indicative only: a handful of trials per sampler, one seed."]
-    (out / "search.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'search.json'}, search.md, search_pareto.png", file=sys.stderr)
+    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    results: dict = {s: {} for s in samplers}
+    order = [(seed, s) for seed in args.seeds for s in samplers]  # every sampler's seed 0 first
+    bar = tqdm(order, desc="bench runs", unit="run", file=sys.stderr, dynamic_ncols=True)
+    saved = Path(args.out) / "search_runs"  # one small JSON per finished run, kept with the results
+    settings = run_settings(args, budget)
+    for seed, sampler in bar:
+        bar.set_postfix_str(f"{sampler} seed {seed}")
+        done = saved / f"{sampler}_seed{seed}.json"
+        if done.is_file():  # finished in an earlier invocation (perhaps on another machine): not redone
+            rec = json.loads(done.read_text())
+            if rec.get("settings") != settings:
+                raise SystemExit(f"{done} was run with other settings ({rec.get('settings')}); delete it to re-run")
+            results[sampler][seed] = rec["result"]
+            continue
+        r = run_one(args, sampler, seed, budget, log=lambda s: tqdm.write(s, file=sys.stderr))
+        copy_final_models({sampler: {seed: r}}, Path(args.out) / "search")
+        saved.mkdir(parents=True, exist_ok=True)
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"settings": settings, "result": r}, indent=1, default=str))
+        os.replace(tmp, done)
+        results[sampler][seed] = r
+        write_report(args, {k: v for k, v in results.items() if v}, budget, Path(args.out))
+    print(f"wrote {Path(args.out) / 'search.json'}, search.md, search_pareto.png, search/", file=sys.stderr)
     return 0
 
 

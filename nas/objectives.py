@@ -1,9 +1,19 @@
-"""Evaluate one candidate: train, prune, quantise to int8, measure with the exporter, score.
+"""Evaluate one candidate: screen, train, fold + prune, quantise to int8, measure with the exporter, score.
 
-Flash and RAM come only from `sparsemcu.export.pipeline.footprint` on the int8 TFLite
-that `sparsemcu export` would deploy (flash_bytes, arena_bytes); the error objective is
-the validation error *of that int8 model* (TFLite interpreter), so every objective is
-measured on the deployed artefact.
+`evaluate()` runs the named steps below in order and writes the trial's artefacts:
+
+  1. `screen`    certain infeasibility before any training (the shapes alone exceed the budget);
+  2. `train`     the recipe of `nas/training.py` (batch norm, warm-up + cosine learning rate,
+                 augmentation, early stopping, seeded; a run collapsing to chance is retried, and
+                 marked `collapsed` if it never learns);
+  3. `compress`  batch norm folded into the convolutions (`nas/fold.py`), then the pruning method;
+  4. `quantise`  full-int8 TFLite, falling back to quantisation-aware fine-tuning where post-training
+                 quantisation loses more than QAT_TRIGGER of validation accuracy;
+  5. `measure`   flash, RAM, MACs and predicted instructions from `sparsemcu.export.pipeline.footprint`
+                 on that int8 TFLite (`sparsemcu export` deploys it), latency at the board's clock,
+                 the validation (objective) and test (report only) accuracy of the int8 model.
+
+Every objective is measured on the deployed artefact; nothing is estimated.
 """
 from __future__ import annotations
 
@@ -12,55 +22,49 @@ import math
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from sparsemcu.errors import SparsemcuError
 from sparsemcu.export.quant import quantize_input
 
-OBJECTIVES = {"error": "val_error", "flash": "flash_bytes", "ram": "arena_bytes", "macs": "macs"}
+from .budget import INSTRUCTIONS_PER_MAC, Budget, board_budget, latency_ms  # noqa: F401  (re-exported)
+from .training import Recipe, augmentation_for, is_collapsed, train
+
+OBJECTIVES = {"error": "val_error", "flash": "flash_bytes", "ram": "arena_bytes", "macs": "macs",
+              "latency": "latency_ms"}
 DEFAULT_OBJECTIVES = ("error", "flash", "ram")
+
 QAT_TRIGGER = 0.02  # int8 validation accuracy this far below float -> quantisation-aware fine-tuning
+QAT_LR_DIVISOR = 5.0  # QAT fine-tunes at the trial's learning rate / this
+# Screening without training. An unpruned int8 model stores >= 1 byte per weight, so more weights
+# than UNPRUNED_WEIGHT_MARGIN x the flash budget cannot fit (the margin absorbs the rough count);
+# pruning in practice keeps more than 1 / PRUNED_WEIGHT_MARGIN of the weights.
+UNPRUNED_WEIGHT_MARGIN = 4
+PRUNED_WEIGHT_MARGIN = 50
+SCREEN_CALIB_SAMPLES = 16  # calibration images for measuring an untrained model's shapes
+PRUNE_EPOCH_FRACTION = 0.34  # pruning phase epochs as a fraction of the training epochs (>= 1) ...
+MAX_PRUNE_EPOCHS = 4         # ... and at most this many (the model is trained already)
+FINETUNE_EPOCH_FRACTION = 0.15  # fine-tuning after pruning, as a fraction of the training epochs (>= 1) ...
+MAX_FINETUNE_EPOCHS = 2         # ... and at most this many
+PRUNE_LR_DIVISOR = 3.0  # pruning trains at the trial's learning rate / this (the model is trained already)
+MORPH_EPOCH_FRACTION = 0.5  # a child inheriting its parent's trained function trains this share of the epochs
 
 
-@dataclass
-class Budget:
-    max_flash: int | None = None
-    max_ram: int | None = None
-    source: str = ""
+@dataclass(frozen=True)
+class Fidelity:
+    """How much a trial costs: training epochs, and the fraction of the training images it uses."""
+    name: str
+    epochs: int
+    data_fraction: float = 1.0
 
-    def constraints(self, flash: int, ram: int) -> list[float]:
-        """Optuna convention: feasible iff every value <= 0."""
-        return [float(flash - self.max_flash) if self.max_flash else -1.0,
-                float(ram - self.max_ram) if self.max_ram else -1.0]
+    def prune_epochs(self) -> int:
+        return min(MAX_PRUNE_EPOCHS, max(1, int(round(self.epochs * PRUNE_EPOCH_FRACTION))))
 
-    def feasible(self, flash: int, ram: int) -> bool:
-        return all(c <= 0 for c in self.constraints(flash, ram))
-
-    def to_dict(self) -> dict:
-        return {"max_flash": self.max_flash, "max_ram": self.max_ram, "source": self.source}
-
-
-# Firmware share of the board that the model cannot use: runtime + kernels in flash,
-# stack (from board.json) + runtime buffers in RAM.
-FLASH_RESERVE = 64 * 1024
-RAM_RESERVE = 4 * 1024
-
-
-def board_budget(name: str) -> Budget:
-    """The model's share of a board's memories (board.json): flash - 64 KiB, RAM - stack - 4 KiB."""
-    from sparsemcu.firmware.boards import get_board
-    b = get_board(name)  # an unknown board is a one-line SparsemcuError
-    flash, ram, stack = b.flash_size or None, b.ram_size or None, int(b.stack_bytes or 0)
-    if not flash and not ram:
-        return Budget(None, None, f"board {name}: no memory limits")
-    return Budget(flash - FLASH_RESERVE if flash else None,
-                  ram - stack - RAM_RESERVE if ram else None,
-                  f"board {name}: flash {flash} B - {FLASH_RESERVE} B runtime reserve; "
-                  f"RAM {ram} B - {stack} B stack - {RAM_RESERVE} B runtime reserve")
+    def finetune_epochs(self) -> int:
+        return min(MAX_FINETUNE_EPOCHS, max(1, int(round(self.epochs * FINETUNE_EPOCH_FRACTION))))
 
 
 @dataclass
@@ -73,11 +77,15 @@ class TrialData:
     y_test: np.ndarray
     num_classes: int
     calib: np.ndarray = field(default=None)
+    dataset: str = ""
+    full_train: int = 0  # training images of the full split (for epoch costs of subsets)
 
     def __post_init__(self):
         if self.calib is None:
             idx = np.random.default_rng(0).permutation(len(self.x_train))[:200]
             self.calib = self.x_train[np.sort(idx)]
+        if not self.full_train:
+            self.full_train = len(self.x_train)
 
 
 def int8_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray) -> float:
@@ -118,28 +126,6 @@ def quantize_and_measure(model, calib: np.ndarray) -> tuple[bytes, dict]:
     return tfl, dict(footprint(tfl, measure_options()))
 
 
-def inherit_weights(model, parent_path: Path) -> int:
-    """Copy weights from a parent model for every layer whose name and shapes match."""
-    if not parent_path or not Path(parent_path).exists():
-        return 0
-    from sparsemcu.export.quantize import load_keras_model
-    try:
-        parent = load_keras_model(parent_path)
-    except SparsemcuError:
-        return 0
-    src = {l.name: l for l in parent.layers}
-    n = 0
-    for l in model.layers:
-        p = src.get(l.name)
-        if p is None or not l.get_weights():
-            continue
-        pw, lw = p.get_weights(), l.get_weights()
-        if len(pw) == len(lw) and all(a.shape == b.shape for a, b in zip(pw, lw)):
-            l.set_weights(pw)
-            n += 1
-    return n
-
-
 def _one_channel(cand):
     import copy
     c = copy.deepcopy(cand)
@@ -150,119 +136,199 @@ def _one_channel(cand):
     return c
 
 
-def evaluate(params: dict, data: TrialData, *, epochs: int, budget: Budget, out_dir: Path,
-             trial_number: int, parent_model: Path | None = None, seed: int = 0,
-             progress: Callable[[str, int], None] | None = None) -> dict:
-    """Train/prune/quantise/measure one candidate and write its artefacts into out_dir.
+# ------------------------------------------------------------------------------------------- steps
+def screen(cand, data: TrialData, budget: Budget) -> tuple[str | None, dict]:
+    """Why the candidate certainly cannot meet the budget (None if it may), and the untrained
+    model's footprint when it was measured. Only Bayesian Compression changes the shapes (hence
+    the arena); flash can only shrink by pruning."""
+    from .space import build_model, params_count
+    shape = data.x_train.shape[1:]
+    n_params = params_count(cand, shape, data.num_classes)
+    if budget.max_flash and cand.prune == "none" and n_params > UNPRUNED_WEIGHT_MARGIN * budget.max_flash:
+        return f"{n_params} weights cannot fit {budget.max_flash} B of flash", {}
+    if budget.max_flash and n_params > PRUNED_WEIGHT_MARGIN * budget.max_flash:
+        return f"{n_params} weights: far beyond {budget.max_flash} B of flash even when pruned", {}
+    if not (budget.max_ram or budget.max_flash):
+        return None, {}
+    calib = data.calib[:SCREEN_CALIB_SAMPLES]
+    _, fp = quantize_and_measure(build_model(cand, shape, data.num_classes, batchnorm=False), calib)
+    if budget.max_ram and cand.prune != "bc" and fp["arena_bytes"] > budget.max_ram:
+        return f"arena {fp['arena_bytes']} B > {budget.max_ram} B (no channel pruning)", fp
+    if budget.max_flash and cand.prune == "none" and fp["flash_bytes"] > budget.max_flash:
+        return f"flash {fp['flash_bytes']} B > {budget.max_flash} B (no pruning)", fp
+    if budget.max_ram and cand.prune == "bc" and fp["arena_bytes"] > budget.max_ram:
+        # Bayesian Compression keeps >= 1 channel per layer: measure that smallest model
+        _, fp1 = quantize_and_measure(build_model(_one_channel(cand), shape, data.num_classes, batchnorm=False),
+                                      calib)
+        if fp1["arena_bytes"] > budget.max_ram:
+            return f"arena {fp1['arena_bytes']} B > {budget.max_ram} B even with one channel per layer", fp
+    return None, fp
 
-    Returns the metrics dict (also written to out_dir/metrics.json)."""
-    from sparsemcu.tf import keras as _keras, tensorflow
-    tf = tensorflow()
-    keras = _keras()
+
+def train_step(cand, data: TrialData, fidelity: Fidelity, *, seed: int, parent_model: Path | None,
+               on_epoch: Callable | None) -> tuple[object, dict]:
+    """Train the candidate (BN model) with the recipe; a morph child starts from its parent's function."""
+    from .morph import morph_into
+    from .space import build_model
+    shape = data.x_train.shape[1:]
+    info: dict = {"inherited_layers": 0}
+    epochs = fidelity.epochs
+
+    def fresh():
+        model = build_model(cand, shape, data.num_classes)
+        if parent_model is not None:
+            info.update(morph_into(model, parent_model, data.x_val[:64]))
+        return model
+    fresh()  # decides whether the child inherits (and so trains fewer epochs)
+    if info.get("inherited_layers"):
+        epochs = max(1, int(round(epochs * MORPH_EPOCH_FRACTION)))
+    recipe = Recipe(epochs=epochs, lr=cand.lr, batch_size=cand.batch_size,
+                    augment=augmentation_for(data.dataset, cand.augment))
+    model, outcome = train(fresh, data, recipe, seed=seed, on_epoch=on_epoch)
+    info.update({"recipe": recipe.to_dict(), "epochs_run": outcome.epochs_run, "collapsed": outcome.collapsed,
+                 "train_attempts": outcome.attempts, "val_accuracy_float_unpruned": outcome.val_accuracy,
+                 "val_history": outcome.history})
+    return model, info
+
+
+def compress_step(model, cand, data: TrialData, fidelity: Fidelity) -> tuple[object, dict]:
+    """Fold batch norm, then prune with the candidate's method (plain layers from here on)."""
     from sparsemcu import prune
-    from sparsemcu.prune.common import fit
-    from .space import build_model, decode, params_count
+
+    from .fold import fold_batchnorm
+    folded = fold_batchnorm(model)
+    res = prune.apply(cand.prune, folded, data.x_train, data.y_train, **_prune_kwargs(cand, fidelity))
+    info = {"prune": {"method": res.method, **res.info}, "sparsity": prune.sparsity(res.model),
+            "nonzero_weights": prune.nonzero_weights(res.model)}
+    return res.model, info
+
+
+def _prune_kwargs(cand, fidelity: Fidelity) -> dict:
+    if cand.prune in (None, "none"):
+        return {}
+    kw = {"epochs": fidelity.prune_epochs(), "batch_size": cand.batch_size, "lr": cand.lr / PRUNE_LR_DIVISOR,
+          **cand.prune_params}
+    if cand.prune in ("svd", "bc"):
+        kw["finetune_epochs"] = fidelity.finetune_epochs()
+    return kw
+
+
+def quantise_step(model, cand, data: TrialData) -> tuple[object, bytes, dict, float, dict]:
+    """int8 TFLite of the model (with quantisation-aware fine-tuning where it helps)."""
+    from sparsemcu.prune.common import accuracy
+    float_acc = accuracy(model, data.x_val, data.y_val)
+    tfl, fp = quantize_and_measure(model, data.calib)
+    val_acc = int8_accuracy(tfl, data.x_val, data.y_val)
+    info: dict = {"val_accuracy_float": float_acc}
+    if float_acc - val_acc > QAT_TRIGGER:
+        from sparsemcu.prune.qat import qat_finetune
+        qm = qat_finetune(model, data.x_train, data.y_train, epochs=1, batch_size=cand.batch_size,
+                          lr=cand.lr / QAT_LR_DIVISOR)
+        tfl_q, fp_q = quantize_and_measure(qm, data.calib)
+        acc_q = int8_accuracy(tfl_q, data.x_val, data.y_val)
+        info["qat"] = {"int8_val_accuracy_before": val_acc, "int8_val_accuracy_after": acc_q, "kept": acc_q > val_acc}
+        if acc_q > val_acc:
+            model, tfl, fp, val_acc = qm, tfl_q, fp_q, acc_q
+    return model, tfl, fp, val_acc, info
+
+
+def epoch_cost(metrics: dict, fidelity: Fidelity) -> float:
+    """Full-dataset-equivalent epochs this trial trained (training, pruning, fine-tuning, QAT)."""
+    n = float(metrics.get("epochs_run", 0)) * max(1, int(metrics.get("train_attempts", 1)))
+    prune = (metrics.get("prune") or {}).get("method", "none")
+    if prune != "none":
+        n += fidelity.prune_epochs() + (fidelity.finetune_epochs() if prune in ("svd", "bc") else 0)
+    if "qat" in metrics:
+        n += 1
+    return n * fidelity.data_fraction
+
+
+def _skipped(metrics: dict, reason: str, fp0: dict, budget: Budget) -> dict:
+    """Metrics of a candidate screened out before training (certainly infeasible)."""
+    flash, ram = int(fp0.get("flash_bytes", metrics["params_count"])), int(fp0.get("arena_bytes", 0))
+    lat = latency_ms(fp0, budget.clock_hz)
+    return {**metrics, **fp0, "skipped_training": True, "skip_reason": reason, "val_error": 1.0, "val_accuracy": 0.0,
+            "test_accuracy_int8": None, "flash_bytes": flash, "arena_bytes": ram, "macs": int(fp0.get("macs", 0)),
+            "latency_ms": lat, "constraints": budget.constraints(flash, ram, lat), "feasible": False,
+            "epoch_cost": 0.0}
+
+
+def _collapsed(metrics: dict, model, data: TrialData, budget: Budget, fidelity: Fidelity) -> dict:
+    """Metrics of a candidate whose training learned nothing in every attempt: its size is measured,
+    it is never feasible, and its error is not the architecture's (the search marks the trial)."""
+    from .fold import fold_batchnorm
+    _, fp = quantize_and_measure(fold_batchnorm(model), data.calib[:SCREEN_CALIB_SAMPLES])
+    acc = metrics["val_accuracy_float_unpruned"]
+    out = {**metrics, **{k: int(v) for k, v in fp.items() if v is not None}, "skipped_training": False,
+           "val_accuracy": acc, "val_error": 1.0 - acc, "test_accuracy_int8": None,
+           "constraints": [1.0] * len(budget.constraints(0, 0, 0.0)), "feasible": False}
+    out["epoch_cost"] = epoch_cost(out, fidelity)
+    return out
+
+
+def _measured(metrics: dict, fp: dict, val_acc: float, test_acc: float | None, data: TrialData,
+              budget: Budget) -> dict:
+    """Metrics of a trained, compressed, quantised and measured candidate."""
+    flash, ram = int(fp["flash_bytes"]), int(fp["arena_bytes"])
+    lat = latency_ms(fp, budget.clock_hz)
+    return {**metrics, **{k: int(v) for k, v in fp.items() if v is not None}, "val_accuracy": val_acc,
+            "val_error": 1.0 - val_acc, "test_accuracy_int8": test_acc, "latency_ms": lat,
+            "constraints": budget.constraints(flash, ram, lat),
+            "feasible": budget.feasible(flash, ram, lat) and not is_collapsed(val_acc, data.num_classes),
+            "skipped_training": False}
+
+
+def evaluate(params: dict, data: TrialData, *, epochs: int | None = None, budget: Budget, out_dir: Path,
+             trial_number: int, parent_model: Path | None = None, seed: int = 0,
+             progress: Callable[[str, int], None] | None = None, fidelity: Fidelity | None = None,
+             stem: str | None = None) -> dict:
+    """Screen, train, compress, quantise and measure one candidate; write its artefacts (trained BN
+    model, compressed Keras model, int8 .tflite) and metrics.json into out_dir. Returns the metrics."""
+    from sparsemcu.tf import keras as _keras
+
+    from .space import decode, params_count
+    fidelity = fidelity or Fidelity("screen", int(epochs or 1))
 
     def step(label, n=1):
         if progress:
             progress(label, n)
 
     t0 = time.time()
-    keras.backend.clear_session()
-    tf.random.set_seed(seed + trial_number)
-    np.random.seed((seed + trial_number) % (2 ** 31))
+    _keras().backend.clear_session()
     cand = decode(params)
-    shape = data.x_train.shape[1:]
+    stem = stem or f"trial{trial_number:04d}"
     metrics: dict = {"trial": trial_number, "params": params, "candidate": cand.to_dict(),
                      "description": cand.describe(), "host": socket.gethostname(), "pid": os.getpid(),
-                     "budget": budget.to_dict(), "epochs": epochs, "num_classes": int(data.num_classes)}
-    n_params = params_count(cand, shape, data.num_classes)
-    metrics["params_count"] = n_params
-    model = build_model(cand, shape, data.num_classes)
-    step("build")
-
-    # Certain infeasibility before training: the arena depends only on the shapes, which only
-    # Bayesian Compression changes; flash can only shrink by pruning.
-    skip_reason = None
-    if budget.max_flash and cand.prune == "none" and n_params > 4 * budget.max_flash:
-        skip_reason = f"{n_params} weights cannot fit {budget.max_flash} B of flash"
-    elif budget.max_flash and n_params > 50 * budget.max_flash:
-        skip_reason = f"{n_params} weights: far beyond {budget.max_flash} B of flash even when pruned"
-    if skip_reason is None and (budget.max_ram or budget.max_flash):
-        tfl0, fp0 = quantize_and_measure(model, data.calib[:16])
-        step("measure untrained")
-        if budget.max_ram and cand.prune != "bc" and fp0["arena_bytes"] > budget.max_ram:
-            skip_reason = f"arena {fp0['arena_bytes']} B > {budget.max_ram} B (no channel pruning)"
-        elif budget.max_flash and cand.prune == "none" and fp0["flash_bytes"] > budget.max_flash:
-            skip_reason = f"flash {fp0['flash_bytes']} B > {budget.max_flash} B (no pruning)"
-        elif budget.max_ram and cand.prune == "bc" and fp0["arena_bytes"] > budget.max_ram:
-            # Bayesian Compression keeps >= 1 channel per layer: measure that smallest model
-            _, fp1 = quantize_and_measure(build_model(_one_channel(cand), shape, data.num_classes),
-                                          data.calib[:16])
-            if fp1["arena_bytes"] > budget.max_ram:
-                skip_reason = (f"arena {fp1['arena_bytes']} B > {budget.max_ram} B even with one channel "
-                               "per layer")
-        if skip_reason:
-            metrics.update(fp0)
+                     "budget": budget.to_dict(), "epochs": fidelity.epochs, "fidelity": asdict(fidelity),
+                     "num_classes": int(data.num_classes),
+                     "params_count": params_count(cand, data.x_train.shape[1:], data.num_classes)}
+    skip_reason, fp0 = screen(cand, data, budget)
+    step("screen")
     if skip_reason:
-        flash = int(metrics.get("flash_bytes", n_params))
-        ram = int(metrics.get("arena_bytes", 0))
-        metrics.update({"skipped_training": True, "skip_reason": skip_reason, "val_error": 1.0,
-                        "val_accuracy": 0.0, "test_accuracy_int8": None,
-                        "flash_bytes": flash, "arena_bytes": ram, "macs": int(metrics.get("macs", 0)),
-                        "constraints": budget.constraints(flash, ram), "feasible": False,
-                        "seconds": time.time() - t0})
-        _write_metrics(out_dir, metrics)
-        return metrics
+        return _write_metrics(out_dir, {**_skipped(metrics, skip_reason, fp0, budget), "seconds": time.time() - t0})
 
-    metrics["inherited_layers"] = inherit_weights(model, parent_model) if parent_model else 0
-    x, y = data.x_train, data.y_train
-
-    class _Epoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            step("train")
-
-    fit(model, x, y, epochs=epochs, batch_size=cand.batch_size, lr=cand.lr, callbacks=[_Epoch()])
-    from sparsemcu.prune.common import accuracy
-    metrics["val_accuracy_float_unpruned"] = accuracy(model, data.x_val, data.y_val)
-    res = prune.apply(cand.prune, model, x, y, epochs=max(1, epochs), batch_size=cand.batch_size,
-                      lr=cand.lr, **cand.prune_params)
-    model = res.model
-    metrics["prune"] = {"method": res.method, **{k: v for k, v in res.info.items()}}
-    metrics["sparsity"] = prune.sparsity(model)
-    metrics["nonzero_weights"] = prune.nonzero_weights(model)
-    metrics["val_accuracy_float"] = accuracy(model, data.x_val, data.y_val)
+    model, info = train_step(cand, data, fidelity, seed=(seed + trial_number) % (2 ** 31),
+                             parent_model=parent_model, on_epoch=lambda e, logs: step("train"))
+    metrics.update(info)
+    if info["collapsed"]:
+        return _write_metrics(out_dir, {**_collapsed(metrics, model, data, budget, fidelity),
+                                        "seconds": time.time() - t0})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / f"{stem}_trained.keras")  # the BN model a morph child inherits from
+    model, info = compress_step(model, cand, data, fidelity)
+    metrics.update(info)
     step("prune")
-    tfl, fp = quantize_and_measure(model, data.calib)
+    model, tfl, fp, val_acc, info = quantise_step(model, cand, data)
+    metrics.update(info)
     step("quantize")
-    metrics.update({k: int(v) for k, v in fp.items()})
-    val_acc = int8_accuracy(tfl, data.x_val, data.y_val)
-    if metrics["val_accuracy_float"] - val_acc > QAT_TRIGGER:
-        # int8 lost accuracy: quantisation-aware fine-tuning (zeros preserved), keep it if it helps
-        from sparsemcu.prune.qat import qat_finetune
-        qm = qat_finetune(model, x, y, epochs=1, batch_size=cand.batch_size, lr=cand.lr / 5)
-        tfl_q, fp_q = quantize_and_measure(qm, data.calib)
-        acc_q = int8_accuracy(tfl_q, data.x_val, data.y_val)
-        metrics["qat"] = {"int8_val_accuracy_before": val_acc, "int8_val_accuracy_after": acc_q,
-                          "kept": acc_q > val_acc}
-        if acc_q > val_acc:
-            model, tfl, fp, val_acc = qm, tfl_q, fp_q, acc_q
-            metrics.update({k: int(v) for k, v in fp.items()})
     test_acc = int8_accuracy(tfl, data.x_test, data.y_test) if len(data.x_test) else None
     step("evaluate")
-    flash, ram = int(fp["flash_bytes"]), int(fp["arena_bytes"])
-    metrics.update({"val_accuracy": val_acc, "val_error": 1.0 - val_acc, "test_accuracy_int8": test_acc,
-                    "constraints": budget.constraints(flash, ram), "feasible": budget.feasible(flash, ram),
-                    "skipped_training": False})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"trial{trial_number:04d}"
+    metrics = _measured(metrics, fp, val_acc, test_acc, data, budget)
     model.save(out_dir / f"{stem}.keras")
     (out_dir / f"{stem}.tflite").write_bytes(tfl)
-    metrics["keras_path"] = f"{stem}.keras"
-    metrics["tflite_path"] = f"{stem}.tflite"
-    metrics["seconds"] = time.time() - t0
-    _write_metrics(out_dir, metrics)
-    return metrics
+    metrics.update(keras_path=f"{stem}.keras", tflite_path=f"{stem}.tflite", trained_path=f"{stem}_trained.keras",
+                   epoch_cost=epoch_cost(metrics, fidelity), seconds=time.time() - t0)
+    return _write_metrics(out_dir, metrics)
 
 
 def _jsonable(o):
@@ -277,12 +343,19 @@ def _jsonable(o):
     return str(o)
 
 
-def _write_metrics(out_dir: Path, metrics: dict) -> None:
+def _write_metrics(out_dir: Path, metrics: dict) -> dict:
+    """Write metrics.json atomically (a killed worker never leaves half a file); returns the metrics."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=1, default=_jsonable))
     os.replace(tmp, out_dir / "metrics.json")
+    return metrics
 
 
 def objective_values(metrics: dict, objectives) -> list[float]:
-    return [float(metrics[OBJECTIVES[o]]) for o in objectives]
+    return [float(metrics[OBJECTIVES[o]] if metrics.get(OBJECTIVES[o]) is not None else math.inf)
+            for o in objectives]
+
+
+__all__ = ["Budget", "board_budget", "Fidelity", "TrialData", "evaluate", "int8_accuracy", "measure_options",
+           "objective_values", "quantize_and_measure"]

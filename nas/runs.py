@@ -4,7 +4,12 @@
     RUN/study.db                 Optuna SQLite storage (unless --storage was given)
     RUN/trials/NNNN/metrics.json every objective and measurement of trial NNNN
     RUN/trials/NNNN/trialNNNN.keras, trialNNNN.tflite   pruned Keras model, int8 TFLite
-    RUN/pareto.json, RUN/pareto.png                     feasible Pareto front
+    RUN/pareto.json, RUN/pareto.png                     feasible Pareto front (screening)
+    RUN/final/NNNN/metrics.json, trialNNNN.tflite       trial NNNN retrained at full budget (final stage)
+    RUN/final/pareto.json                               feasible Pareto front of the finalised models
+
+`pick` chooses among the finalised models when the final stage left a feasible one, else among the
+screened trials.
 """
 from __future__ import annotations
 
@@ -16,9 +21,21 @@ import numpy as np
 
 from sparsemcu.errors import SparsemcuError
 
+from .hypervolume import hypervolume as _exact_hypervolume
+from .hypervolume import pareto_mask  # noqa: F401  (part of this module's interface)
+
 
 def trial_dir(run_dir: Path, number: int) -> Path:
     return Path(run_dir) / "trials" / f"{number:04d}"
+
+
+def final_dir(run_dir: Path, number: int) -> Path:
+    return Path(run_dir) / "final" / f"{number:04d}"
+
+
+def has_final(run_dir: Path) -> bool:
+    """Whether the final stage left a deployable model (feasible, with its .tflite) to pick from."""
+    return any(_usable(m) for m in load_trials(run_dir, stage="final"))
 
 
 _REQUIRED = {"trial": int, "val_error": (int, float), "flash_bytes": int, "arena_bytes": int}
@@ -38,12 +55,12 @@ def _metrics_problem(m) -> str | None:
     return None
 
 
-def load_trials(run_dir: Path, problems: list | None = None) -> list[dict]:
-    """Metrics of every finished trial stored in this run directory. A metrics.json that cannot be
-    read or lacks the objectives is left out; with `problems` (a list) each such file is appended
-    to it as (path, reason)."""
+def load_trials(run_dir: Path, problems: list | None = None, stage: str = "trials") -> list[dict]:
+    """Metrics of every finished trial stored in this run directory (`stage` "trials": screened,
+    "final": retrained at full budget). A metrics.json that cannot be read or lacks the objectives
+    is left out; with `problems` (a list) each such file is appended to it as (path, reason)."""
     out = []
-    for p in sorted((Path(run_dir) / "trials").glob("*/metrics.json")):
+    for p in sorted((Path(run_dir) / stage).glob("*/metrics.json")):
         try:
             m = json.loads(p.read_text())
             why = _metrics_problem(m)
@@ -60,15 +77,6 @@ def load_trials(run_dir: Path, problems: list | None = None) -> list[dict]:
     return out
 
 
-def pareto_mask(Y: np.ndarray) -> np.ndarray:
-    """Non-dominated rows of Y (all objectives minimised)."""
-    Y = np.asarray(Y, float)
-    keep = np.ones(len(Y), bool)
-    for i in range(len(Y)):
-        dom = np.all(Y <= Y[i], axis=1) & np.any(Y < Y[i], axis=1)
-        if dom.any():
-            keep[i] = False
-    return keep
 
 
 def _usable(m: dict) -> bool:
@@ -93,9 +101,12 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
     if not run_dir.is_dir():
         raise SparsemcuError(f"search run directory not found: {run_dir}")
     problems: list = []
-    trials = load_trials(run_dir, problems)
     key = str(pick).strip().lower()
     by_number = key.lstrip("-").isdigit()
+    stage = "final" if has_final(run_dir) else "trials"
+    if by_number and stage == "final" and not final_dir(run_dir, int(key)).is_dir():
+        stage = "trials"  # a trial that was screened but not finalised
+    trials = load_trials(run_dir, problems, stage)
     if not by_number and key not in ("smallest", "small", "most-accurate", "most_accurate", "accurate", "best"):
         raise SparsemcuError(f"unknown --pick {pick!r}: use smallest, most-accurate or a trial number")
     if by_number:
@@ -153,19 +164,16 @@ def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
     pts = np.asarray(points, float)
     if len(pts) == 0:
         return 0.0
-    pts = pts[np.all(pts < ref, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    from optuna._hypervolume import compute_hypervolume
-    return float(compute_hypervolume(pts[pareto_mask(pts)], np.asarray(ref, float)))
+    return _exact_hypervolume(pts, np.asarray(ref, float))
 
 
 def write_pareto(run_dir: Path, records: list[dict], config: dict | None = None) -> dict:
-    """Write RUN/pareto.json and RUN/pareto.png from trial records (study-wide)."""
+    """Write DIR/pareto.json and DIR/pareto.png from trial records (study-wide; DIR = RUN or RUN/final)."""
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     fr = front(records)
     keys = ("trial", "val_error", "val_accuracy", "test_accuracy_int8", "flash_bytes", "arena_bytes", "macs",
-            "sparsity", "description", "host", "tflite_path", "_dir")
+            "latency_ms", "sparsity", "description", "host", "tflite_path", "_dir")
     doc = {
         "budget": (config or {}).get("budget"),
         "objectives": ["val_error", "flash_bytes", "arena_bytes"],

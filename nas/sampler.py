@@ -9,13 +9,17 @@ For every suggestion:
   2. draw a fresh random weighting lambda ~ Dirichlet(1) and scalarise the normalised
      objectives with the Chebyshev (max) scalarisation;
   3. sample candidates: random points of the space and *morphs* of good earlier trials
-     (a few parameters of a Pareto-optimal feasible trial changed; the trial will inherit
-     the parent's trained weights where layer shapes match);
+     (network morphism moves on a Pareto-optimal feasible trial: widen a block or a dense
+     layer, deepen a block, grow a kernel, or change its pruning / training settings; the
+     child starts from the parent's trained function, `nas/morph.py`, and trains fewer epochs);
   4. pick the candidate maximising the Monte-Carlo expected improvement of the
      scalarised objective over the best feasible trial, times the GP probability that
      flash and RAM are within the budget.
-The first `n_startup_trials` are random. Trials store the chosen parent in the user attr
-`morph_parent`.
+The first `n_startup_trials` are random. The chosen parent of trial N is `parent_of(N)`; the
+search stores it in the trial's user attr `morph_parent`.
+
+Only Optuna's public API is used: completed trials come from `study.get_trials`, constraints
+from `constraints_func` (the trial's user attrs).
 """
 from __future__ import annotations
 
@@ -96,6 +100,51 @@ def _perturb(rng: np.random.Generator, d, value):
     return float(x)
 
 
+# Settings a morph may change without touching the trained function (pruning, training).
+_SETTINGS = ("prune", "prune_target", "prune_kl", "prune_threshold", "lr", "batch_size", "augment")
+WIDEN_FACTOR = (1.25, 2.0)
+# encoded candidates this close to an evaluated trial are not proposed again
+DUPLICATE_DISTANCE = 1e-6  # a widened layer gets this many times the filters (at least one more)
+
+
+def morph_move(rng: np.random.Generator, params: dict, dists: dict) -> dict:
+    """One function-preserving network-morphism move (`nas/morph.py` realises it on the weights):
+    widen a block, deepen a block, grow a block's kernel, widen a dense layer, or change a
+    pruning / training setting."""
+    p = dict(params)
+    n_blocks = int(p["n_blocks"])
+    moves = []
+    for b in range(n_blocks):
+        d = dists[f"b{b}_filters"]
+        if p[f"b{b}_filters"] < d.high:
+            moves.append(("widen", f"b{b}_filters"))
+        if p[f"b{b}_layers"] < dists[f"b{b}_layers"].high:
+            moves.append(("deepen", b))
+        ks = dists[f"b{b}_kernel"].choices
+        if any(k > p[f"b{b}_kernel"] for k in ks):
+            moves.append(("kernel", f"b{b}_kernel"))
+    for i in range(int(p["n_dense"])):
+        if p[f"d{i}_units"] < dists[f"d{i}_units"].high:
+            moves.append(("widen", f"d{i}_units"))
+    act = active_names(p)
+    moves += [("setting", n) for n in _SETTINGS if n in act and n in dists]
+    kind, what = moves[int(rng.integers(len(moves)))]
+    if kind == "widen":
+        d = dists[what]
+        p[what] = int(min(d.high, max(p[what] + 1, round(p[what] * rng.uniform(*WIDEN_FACTOR)))))
+    elif kind == "deepen":
+        b = what
+        n = int(p[f"b{b}_layers"])
+        p[f"b{b}_layers"] = n + 1
+        # the new layer repeats the block's last type: conv / dw start as the identity
+        p[f"b{b}_l{n}_type"] = p[f"b{b}_l{n - 1}_type"] if p[f"b{b}_l{n - 1}_type"] != "down" else "conv"
+    elif kind == "kernel":
+        p[what] = min(k for k in dists[what].choices if k > p[what])
+    else:
+        p[what] = _perturb(rng, dists[what], p[what])
+    return p
+
+
 def _nondominated(Y: np.ndarray) -> np.ndarray:
     n = len(Y)
     keep = np.ones(n, bool)
@@ -127,6 +176,11 @@ class SpArSeSampler(BaseSampler):
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self.last_choice: dict = {}
+        self._parents: dict[int, int] = {}
+
+    def parent_of(self, trial_number: int) -> int | None:
+        """The trial this sampler morphed trial `trial_number` from (None: not a morph)."""
+        return self._parents.get(int(trial_number))
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -134,7 +188,7 @@ class SpArSeSampler(BaseSampler):
 
     # -- Optuna interface -------------------------------------------------------------
     def infer_relative_search_space(self, study, trial):
-        done = [t for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)]
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) < self._n_startup:
             return {}
         return dict(self._dists)
@@ -142,20 +196,17 @@ class SpArSeSampler(BaseSampler):
     def sample_independent(self, study, trial, param_name, param_distribution):
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
-    def after_trial(self, study, trial, state, values):
-        if self._constraints_func is not None:
-            optuna.samplers._base._process_constraints_after_trial(self._constraints_func, study, trial, state)
-
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
         if not search_space:
             return {}
-        trials = [t for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
-                  if t.values is not None and all(n in t.params for n in self._dists)]
+        trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.values is not None and all(n in t.params for n in self._dists)
+                  and all(np.isfinite(v) for v in t.values)]
         if len(trials) < max(2, self._n_startup):
             return {}
         params, parent = self._suggest(study, trials)
         if parent is not None:
-            study._storage.set_trial_user_attr(trial._trial_id, MORPH_ATTR, int(parent))
+            self._parents[trial.number] = int(parent)
         return {k: v for k, v in params.items() if k in search_space}
 
     # -- the method ---------------------------------------------------------------------
@@ -172,9 +223,7 @@ class SpArSeSampler(BaseSampler):
         return Y, logged
 
     def _feasible(self, t: FrozenTrial) -> bool:
-        c = t.system_attrs.get(optuna.samplers._base._CONSTRAINTS_KEY)
-        if c is None and self._constraints_func is not None:
-            c = self._constraints_func(t)
+        c = self._constraints_func(t) if self._constraints_func is not None else None
         return c is None or all(v <= 0 for v in c)
 
     def _suggest(self, study, trials):
@@ -213,9 +262,8 @@ class SpArSeSampler(BaseSampler):
             for _ in range(n_morph):
                 p = trials[int(pool[rng.integers(len(pool))])]
                 child = dict(p.params)
-                act = sorted(active_names(child) & set(self._dists))
-                for name in rng.choice(act, size=min(len(act), int(rng.integers(1, 4))), replace=False):
-                    child[name] = _perturb(rng, self._dists[name], child[name])
+                for _ in range(int(rng.integers(1, 3))):
+                    child = morph_move(rng, child, self._dists)
                 cands.append(child)
                 parents.append(p.number)
         Xc = np.stack([self._enc.encode(c) for c in cands])
@@ -233,6 +281,9 @@ class SpArSeSampler(BaseSampler):
             b = math.log(bound) if logged[j] else bound
             pof *= norm.cdf((b - mu[:, j]) / np.maximum(sd[:, j], 1e-9))
         score = ei * pof + 1e-12 * pof  # with no improvement anywhere, prefer likely-feasible
+        # never propose a configuration that was evaluated already (same encoded point)
+        d2 = ((Xc[:, None, :] - X[None, :, :]) ** 2).sum(-1).min(1)
+        score = np.where(d2 > DUPLICATE_DISTANCE ** 2, score, -1.0)
         k = int(np.argmax(score))
         self.last_choice = {"ei": float(ei[k]), "pof": float(pof[k]), "weights": lam.tolist(),
                             "parent": parents[k]}

@@ -1,10 +1,18 @@
 """The search driver: an Optuna study over the SpArSe space with the board's budget as constraints.
 
-Storage: a SQLite file in the run directory by default (re-running the same command
-resumes: finished trials are kept, a trial whose worker died is failed and re-queued with
-the same parameters), or any Optuna RDB URL (PostgreSQL) shared by several workers,
-each running the same command (their --out may differ; each writes its own trials'
-models, and every worker writes the study-wide pareto.json).
+Stages (SpArSe's multi-fidelity search):
+  1. screening: every trial trains `epochs` epochs (a morph child half of that, from its parent's
+     function) on up to `max_train` images, is pruned, quantised and measured; the study runs until
+     it holds `trials` completed trials or has spent `budget_epochs` (full-dataset-equivalent epochs);
+  2. finalising (`nas/finalise.py`): the best screened trials by Pareto rank on validation (up to
+     `final_top`) are retrained from scratch at full budget (`final_epochs` on the whole training
+     split), pruned, quantised and measured into RUN/final/; `sparsemcu export RUN` picks from these.
+
+Storage: a SQLite file in the run directory by default (re-running the same command resumes:
+finished trials and finalised models are kept, a trial whose worker died is failed and re-queued
+with the same parameters), or any Optuna RDB URL (PostgreSQL) shared by several workers, each
+running the same command (their --out may differ; each writes its own trials' models, and every
+worker writes the study-wide pareto.json). Only Optuna's public API is used.
 """
 from __future__ import annotations
 
@@ -19,14 +27,18 @@ from pathlib import Path
 from sparsemcu.errors import SparsemcuError
 
 from . import runs
-from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Budget, TrialData, evaluate, objective_values
+from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Budget, Fidelity, TrialData, evaluate, objective_values
 from .space import SpaceConfig, suggest
 
 SAMPLERS = ("sparse", "nsga2", "tpe", "random")
 WORKER_ATTR = "worker"
+MORPH_ATTR = "morph_parent"
 SUMMARY_ATTRS = ("val_error", "val_accuracy", "test_accuracy_int8", "flash_bytes", "weight_bytes", "arena_bytes",
-                 "macs", "nonzero_macs", "sparsity", "feasible", "constraints", "skipped_training", "description",
-                 "host", "tflite_path", "seconds")
+                 "macs", "nonzero_macs", "predicted_instructions", "latency_ms", "sparsity", "feasible",
+                 "constraints", "skipped_training", "collapsed", "description", "host", "tflite_path", "seconds",
+                 "epoch_cost", "epochs_run", "inherited_layers", "function_preserving")
+MAX_FAILS_IN_A_ROW = 3       # crashed trials in a row before the search gives up
+MAX_COLLAPSES_IN_A_ROW = 6   # trials in a row that learned nothing before the search gives up
 
 
 @dataclass
@@ -47,15 +59,23 @@ class SearchConfig:
     val_fraction: float = 0.15
     n_startup: int = 4
     progress: bool = True
+    budget_epochs: float | None = None  # stop screening once the study spent this many epochs
+    final_epochs: int = 0               # 0: no final stage
+    final_top: int = 6
 
     def space(self) -> SpaceConfig:
         return SpaceConfig(max_blocks=self.max_blocks, filters=(2, max(2, self.max_filters)))
 
     def identity(self) -> dict:
         """What must not change when resuming or joining a study."""
-        return {"dataset": self.dataset, "objectives": list(self.objectives), "budget": self.budget.to_dict(),
+        b = self.budget
+        limits = {"max_flash": b.max_flash, "max_ram": b.max_ram, "max_latency_ms": b.max_latency_ms}
+        return {"dataset": self.dataset, "objectives": list(self.objectives), "budget": limits,
                 "max_blocks": self.max_blocks, "max_filters": self.max_filters, "max_train": self.max_train,
                 "val_fraction": self.val_fraction, "epochs": self.epochs}
+
+    def screen_fidelity(self, data: TrialData) -> Fidelity:
+        return Fidelity("screen", int(self.epochs), len(data.x_train) / max(1, data.full_train))
 
 
 def storage_url(cfg: SearchConfig) -> str:
@@ -117,6 +137,8 @@ def make_sampler(cfg: SearchConfig, seed: int):
                 budgets[i] = cfg.budget.max_flash
             if o == "ram" and cfg.budget.max_ram:
                 budgets[i] = cfg.budget.max_ram
+            if o == "latency" and cfg.budget.max_latency_ms:
+                budgets[i] = cfg.budget.max_latency_ms
         return SpArSeSampler(cfg.space(), n_startup_trials=cfg.n_startup, constraints_func=_constraints,
                              budgets=budgets, seed=seed)
     if cfg.sampler == "nsga2":
@@ -152,12 +174,14 @@ def recover_dead_trials(study) -> list[int]:
         if h != host or not pid.isdigit() or _pid_alive(int(pid)):
             continue
         try:
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            done = study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         except Exception:
             continue  # someone else got there first
+        if done.state != TrialState.FAIL:
+            continue
         attrs = {"retry_of": t.number}
-        if "morph_parent" in t.user_attrs:
-            attrs["morph_parent"] = t.user_attrs["morph_parent"]
+        if MORPH_ATTR in t.user_attrs:
+            attrs[MORPH_ATTR] = t.user_attrs[MORPH_ATTR]
         if t.params:
             study.enqueue_trial(t.params, user_attrs=attrs, skip_if_exists=False)
         requeued.append(t.number)
@@ -172,9 +196,17 @@ def _records(study) -> list[dict]:
         if "val_error" not in r:
             continue
         r["trial"] = t.number
+        r["params"] = dict(t.params)
         r["_dir"] = t.user_attrs.get("dir")
         out.append(r)
     return out
+
+
+def epochs_spent(study) -> float:
+    """Full-dataset-equivalent training epochs of every finished trial (collapsed ones included)."""
+    from optuna.trial import TrialState
+    return float(sum(float(t.user_attrs.get("epoch_cost", 0.0))
+                     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
 
 
 def _kb(n) -> str:
@@ -191,44 +223,72 @@ def best_line(records: list[dict], limit: int = 4) -> str:
         for m in pts) + (f"  (+{len(fr) - limit} more on the front)" if len(fr) > limit else "")
 
 
-def _check_identity(study, cfg: SearchConfig) -> None:
+def _measured_board_budget(budget: Budget) -> bool:
+    """The budget is a board's memories minus a measured firmware reserve, not limits the user gave."""
+    return budget.source.startswith("board ") and "overridden" not in budget.source
+
+
+def _check_identity(study, cfg: SearchConfig, log=None) -> None:
     ident = cfg.identity()
     have = study.user_attrs.get("sparsemcu_config")
     if have is None:
         study.set_user_attr("sparsemcu_config", ident)
         return
     diff = [k for k in ident if have.get(k) != ident[k]]
+    if diff == ["budget"] and _measured_board_budget(cfg.budget) and isinstance(have.get("budget"), dict):
+        # the firmware (hence its measured reserve) changed since the study began: keep the study's budget
+        cfg.budget.max_flash = have["budget"].get("max_flash", cfg.budget.max_flash)
+        cfg.budget.max_ram = have["budget"].get("max_ram", cfg.budget.max_ram)
+        if have["budget"].get("max_latency_ms") == cfg.budget.max_latency_ms:
+            if log:
+                log(f"the board's measured firmware reserve changed since study {cfg.study!r} began; keeping its "
+                    f"budget (flash {cfg.budget.max_flash} B, RAM {cfg.budget.max_ram} B)")
+            return
+        diff = ["budget"]
     if diff:
         k = diff[0]
         raise SparsemcuError(f"study {cfg.study!r} was created with {k}={have.get(k)!r}, not {ident[k]!r}; "
                              "re-run with the same settings or use another --out/--study")
 
 
-def load_data(cfg: SearchConfig) -> TrialData:
+def load_data(cfg: SearchConfig, full: bool = False) -> TrialData:
+    """The screening data (up to max_train training images) or, with `full`, the whole training split;
+    both share one validation split and the test set."""
     from sparsemcu import datasets
     ds = datasets.load(cfg.dataset)
-    if cfg.max_train:
-        ds = ds.subset(max_train=int(cfg.max_train / (1 - cfg.val_fraction)), seed=cfg.seed)
     xtr, ytr, xv, yv = ds.split_validation(cfg.val_fraction, seed=cfg.seed)
-    return TrialData(xtr, ytr, xv, yv, ds.x_test, ds.y_test, ds.num_classes)
+    n_full = len(xtr)
+    if cfg.max_train and not full and cfg.max_train < len(xtr):
+        import numpy as np
+        idx = np.sort(np.random.default_rng(cfg.seed).permutation(len(xtr))[:cfg.max_train])
+        xtr, ytr = xtr[idx], ytr[idx]
+    return TrialData(xtr, ytr, xv, yv, ds.x_test, ds.y_test, ds.num_classes, dataset=cfg.dataset, full_train=n_full)
 
 
-def run_search(cfg: SearchConfig, log=None) -> dict:
-    """Run (or resume / join) the search until the study has `cfg.trials` completed trials."""
-    import optuna
-    from optuna.trial import TrialState
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+def _validate(cfg: SearchConfig) -> None:
     if cfg.trials < 1:
         raise SparsemcuError("--trials must be at least 1")
     bad = [o for o in cfg.objectives if o not in OBJECTIVES]
-    if bad or cfg.objectives[0] != "error":
+    if bad or not cfg.objectives or cfg.objectives[0] != "error":
         raise SparsemcuError(f"objectives must start with error and use {', '.join(OBJECTIVES)}")
-    data = load_data(cfg)  # fail early on a bad dataset, before creating --out or touching the storage
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    url = storage_url(cfg)
-    storage = open_storage(url)
+    if ("latency" in cfg.objectives or cfg.budget.max_latency_ms) and not cfg.budget.clock_hz:
+        raise SparsemcuError("a latency objective or --max-latency-ms needs --board (its clock converts "
+                             "instructions into milliseconds)")
+
+
+def _seed_for(cfg: SearchConfig, n_before: int) -> int:
+    """Reproducible for one worker (same --seed, same history -> same proposals); workers sharing a
+    --storage study must not propose identical random points, so their host and pid count too."""
+    seed = cfg.seed * 1000003 + n_before * 7919
+    if cfg.storage:
+        import zlib
+        seed += zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+    return seed % 2 ** 31
+
+
+def open_study(cfg: SearchConfig, log):
+    import optuna
+    storage = open_storage(storage_url(cfg))
     n_before = 0
     try:
         existing = optuna.load_study(study_name=cfg.study, storage=storage)
@@ -238,17 +298,32 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
                                  f"not {len(cfg.objectives)}")
     except KeyError:
         pass
-    # Reproducible for one worker (same --seed, same history -> same proposals); workers sharing
-    # a --storage study must not propose identical random points, so their host and pid count too.
-    seed = cfg.seed * 1000003 + n_before * 7919
-    if cfg.storage:
-        import zlib
-        seed += zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
-    seed %= 2 ** 31
-    sampler = make_sampler(cfg, seed)
+    sampler = make_sampler(cfg, _seed_for(cfg, n_before))
     study = optuna.create_study(study_name=cfg.study, storage=storage, sampler=sampler, load_if_exists=True,
                                 directions=["minimize"] * len(cfg.objectives))
-    _check_identity(study, cfg)
+    _check_identity(study, cfg, log)
+    return study, sampler
+
+
+def _screening_done(study, cfg: SearchConfig) -> bool:
+    from optuna.trial import TrialState
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return done >= cfg.trials or (cfg.budget_epochs is not None and epochs_spent(study) >= cfg.budget_epochs)
+
+
+def run_search(cfg: SearchConfig, log=None) -> dict:
+    """Run (or resume / join) the screening until `cfg.trials` completed trials (or `cfg.budget_epochs`),
+    then finalise the best (if `cfg.final_epochs`)."""
+    import optuna
+    from optuna.trial import TrialState
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    _validate(cfg)
+    data = load_data(cfg)  # fail early on a bad dataset, before creating --out or touching the storage
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage_url(cfg)
+    study, sampler = open_study(cfg, log)
     config_doc = {**asdict(cfg), "out": str(out), "budget": cfg.budget.to_dict(),
                   "storage": url if url.startswith("sqlite") else url.split("@")[-1]}
     (out / "search.json").write_text(json.dumps(config_doc, indent=1, default=str))
@@ -260,32 +335,37 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
         log(f"study {cfg.study!r}: {done} trial(s) already complete, target {cfg.trials}")
     b = cfg.budget
     log(f"budget: flash <= {b.max_flash or 'inf'} B, RAM (arena) <= {b.max_ram or 'inf'} B"
+        + (f", latency <= {b.max_latency_ms} ms" if b.max_latency_ms else "")
         + (f" ({b.source})" if b.source else ""))
 
     from tqdm import tqdm
     host = socket.gethostname()
-    state = {"fails": 0, "last_error": ""}
+    me = f"{host}:{os.getpid()}"
+    fidelity = cfg.screen_fidelity(data)
 
     def objective(trial):
-        trial.set_user_attr(WORKER_ATTR, f"{host}:{os.getpid()}")
+        trial.set_user_attr(WORKER_ATTR, me)
         params = suggest(trial, cfg.space())
-        attrs = study._storage.get_trial(trial._trial_id).user_attrs
-        parent = attrs.get("morph_parent")
+        parent = trial.user_attrs.get(MORPH_ATTR)
+        if parent is None and hasattr(sampler, "parent_of"):
+            parent = sampler.parent_of(trial.number)
+            if parent is not None:
+                trial.set_user_attr(MORPH_ATTR, int(parent))
         parent_model = None
         if parent is not None:
-            p = runs.trial_dir(out, int(parent)) / f"trial{int(parent):04d}.keras"
+            p = runs.trial_dir(out, int(parent)) / f"trial{int(parent):04d}_trained.keras"
             parent_model = p if p.exists() else None
         tdir = runs.trial_dir(out, trial.number)
         label = f"trial {trial.number}" + (f" (morph of #{parent})" if parent is not None else "")
-        bar = tqdm(total=cfg.epochs + 5, desc=label, unit="step", leave=False, disable=not cfg.progress,
+        bar = tqdm(total=cfg.epochs + 4, desc=label, unit="step", leave=False, disable=not cfg.progress,
                    file=sys.stderr, dynamic_ncols=True)
 
         def progress(stage, n=1):
             bar.set_postfix_str(stage)
             bar.update(n)
         try:
-            m = evaluate(params, data, epochs=cfg.epochs, budget=cfg.budget, out_dir=tdir,
-                         trial_number=trial.number, parent_model=parent_model, seed=cfg.seed, progress=progress)
+            m = evaluate(params, data, budget=cfg.budget, out_dir=tdir, trial_number=trial.number,
+                         parent_model=parent_model, seed=cfg.seed, progress=progress, fidelity=fidelity)
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             trial.set_user_attr("error", f"{type(exc).__name__}: {msg}"[:500])
@@ -296,37 +376,52 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
             if k in m:
                 trial.set_user_attr(k, m[k])
         trial.set_user_attr("dir", str(tdir.resolve()))
+        if m.get("collapsed"):
+            # learned nothing even after a retry: not a measurement of the architecture
+            raise optuna.TrialPruned(f"collapsed to chance (val accuracy {m['val_accuracy']:.3f})")
         return objective_values(m, cfg.objectives)
 
-    while True:
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        if done >= cfg.trials:
-            break
+    fails = collapses = 0
+    while not _screening_done(study, cfg):
         t0 = time.time()
         study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
-        last = study.get_trials(deepcopy=False)[-1]
-        mine = [t for t in study.get_trials(deepcopy=False)
-                if t.user_attrs.get(WORKER_ATTR) == f"{host}:{os.getpid()}"]
-        last = mine[-1] if mine else last
+        mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(WORKER_ATTR) == me]
+        last = mine[-1] if mine else study.get_trials(deepcopy=False)[-1]
         records = _records(study)
         if last.state == TrialState.FAIL:
-            state["fails"] += 1
+            fails += 1
             err = last.user_attrs.get("error", "unknown error")
             log(f"trial {last.number} failed: {err}")
-            if state["fails"] >= 3:
-                raise SparsemcuError(f"3 trials in a row failed; last: {err}")
+            if fails >= MAX_FAILS_IN_A_ROW:
+                raise SparsemcuError(f"{MAX_FAILS_IN_A_ROW} trials in a row failed; last: {err}")
             continue
-        state["fails"] = 0
+        fails = 0
         a = last.user_attrs
+        if last.state == TrialState.PRUNED:
+            collapses += 1
+            log(f"trial {last.number}: collapsed to chance (val acc {100 * a.get('val_accuracy', 0):.1f}%) "
+                f"after a retry; marked, not recorded as the architecture's error  {a.get('description', '')}")
+            if collapses >= MAX_COLLAPSES_IN_A_ROW:
+                raise SparsemcuError(f"{MAX_COLLAPSES_IN_A_ROW} trials in a row learned nothing: check the data "
+                                     "and the learning-rate range")
+            continue
+        collapses = 0
         if a.get("skipped_training"):
             status = "infeasible, not trained"
         else:
             status = "feasible" if a.get("feasible") else "over budget"
+        lat = f" {a['latency_ms']:.2f}ms" if a.get("latency_ms") is not None else ""
         log(f"trial {last.number}: err {100 * a.get('val_error', 1):.1f}% flash {_kb(a.get('flash_bytes'))} "
-            f"ram {_kb(a.get('arena_bytes'))} [{status}] {time.time() - t0:.0f}s  {a.get('description', '')}")
+            f"ram {_kb(a.get('arena_bytes'))}{lat} [{status}] {time.time() - t0:.0f}s "
+            f"{a.get('epoch_cost', 0):.1f} epochs  {a.get('description', '')}")
         runs.write_pareto(out, records, config_doc)
         log(best_line(records))
     records = _records(study)
     doc = runs.write_pareto(out, records, config_doc)
-    return {"study": cfg.study, "storage": config_doc["storage"], "n_complete": len(records),
-            "pareto": doc["pareto"], "n_feasible": doc["n_feasible"], "out": str(out)}
+    result = {"study": cfg.study, "storage": config_doc["storage"], "n_complete": len(records),
+              "pareto": doc["pareto"], "n_feasible": doc["n_feasible"], "out": str(out),
+              "epochs_spent": epochs_spent(study), "final": None}
+    if cfg.final_epochs > 0:
+        from .finalise import finalise
+        result["final"] = finalise(cfg, records, log=log)
+    return result

@@ -5,8 +5,8 @@ layer a regular Conv2D, a downsampled Conv2D (1x1 reduction, then k x k) or a
 depthwise-separable conv (depthwise k x k, then 1x1); the block sets the number of filters,
 the kernel size and an optional 2x2 pooling. Then a Flatten or global average pooling
 head, 0-2 hidden Dense layers and the logits layer (no softmax: argmax of int8 logits).
-Pruning (method, strength/target) and training (learning rate, batch size)
-hyper-parameters are part of the space.
+Pruning (method, strength/target) and training (learning rate, batch size, augmentation
+level) hyper-parameters are part of the space.
 
 Every trial suggests every parameter (unused ones are ignored by the builder), so the
 space is fixed-dimensional: Optuna's NSGA-II/TPE and the GP sampler all work on it.
@@ -24,6 +24,10 @@ MAX_DENSE = 2
 LAYER_TYPES = ("conv", "down", "dw")
 POOLS = ("none", "max", "avg")
 PRUNE_METHODS = ("none", "svd", "bc", "magnitude")
+AUGMENT_LEVELS = ("none", "light", "full")  # nas/training.py: what each means for a dataset
+# Batch-norm moving averages: 0.9 settles within a few dozen steps, so even a short screening run
+# is evaluated with statistics of the trained network (Keras' 0.99 needs hundreds of steps).
+BN_MOMENTUM = 0.9
 
 
 @dataclass
@@ -33,8 +37,9 @@ class SpaceConfig:
     filters: tuple[int, int] = (2, 64)
     kernels: tuple[int, ...] = (3, 5)
     dense_units: tuple[int, int] = (8, 128)
-    lr: tuple[float, float] = (2e-3, 2e-2)
-    batch_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    lr: tuple[float, float] = (1e-3, 1.5e-2)  # peak of the warm-up + cosine schedule (Adam, batch norm)
+    batch_sizes: tuple[int, ...] = (32, 64, 128)
+    augment_levels: tuple[str, ...] = AUGMENT_LEVELS
     prune_methods: tuple[str, ...] = PRUNE_METHODS
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -58,6 +63,7 @@ class SpaceConfig:
         d["prune_threshold"] = FloatDistribution(-2.0, 3.0)     # BC: log-alpha threshold
         d["lr"] = FloatDistribution(self.lr[0], self.lr[1], log=True)
         d["batch_size"] = CategoricalDistribution(tuple(self.batch_sizes))
+        d["augment"] = CategoricalDistribution(tuple(self.augment_levels))
         return d
 
 
@@ -97,6 +103,7 @@ class Candidate:
     prune_params: dict = field(default_factory=dict)
     lr: float = 3e-3
     batch_size: int = 64
+    augment: str = "light"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,30 +136,39 @@ def decode(params: dict) -> Candidate:
     elif method == "bc":
         pp = {"kl_scale": float(params["prune_kl"]), "threshold": float(params["prune_threshold"])}
     return Candidate(blocks, params.get("head", "flatten"), dense, method, pp,
-                     float(params.get("lr", 3e-3)), int(params.get("batch_size", 64)))
+                     float(params.get("lr", 3e-3)), int(params.get("batch_size", 64)),
+                     str(params.get("augment", "light")))
 
 
-def build_model(cand: Candidate, input_shape, num_classes: int):
+def build_model(cand: Candidate, input_shape, num_classes: int, batchnorm: bool = True):
     """The Keras (tf_keras) Sequential model of a candidate. Layer names are stable per
     position (b{block}_l{layer}_{part}, d{i}, logits) so that network morphism can copy
-    weights between related candidates where shapes match."""
+    weights between related candidates. With `batchnorm` every convolution is
+    conv (no bias) -> BatchNormalization -> ReLU, folded back into one conv with a ReLU by
+    `nas.fold.fold_batchnorm` before pruning and export."""
     import tf_keras as keras
     L = keras.layers
     layers = [L.Input(tuple(input_shape))]
+
+    def conv(kind, name, **kw):
+        if not batchnorm:
+            return [kind(padding="same", activation="relu", name=name, **kw)]
+        return [kind(padding="same", use_bias=False, name=name, **kw),
+                L.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn"), L.ReLU(name=f"{name}_relu")]
+
     h, w = int(input_shape[0]), int(input_shape[1])
     for bi, block in enumerate(cand.blocks):
         for li, spec in enumerate(block.layers):
-            k = int(min(spec.kernel, max(h, w)))
-            k = max(1, k)
+            k = max(1, int(min(spec.kernel, max(h, w))))
             name = f"b{bi}_l{li}"
             if spec.type == "conv":
-                layers.append(L.Conv2D(spec.filters, k, padding="same", activation="relu", name=f"{name}_conv"))
+                layers += conv(L.Conv2D, f"{name}_conv", filters=spec.filters, kernel_size=k)
             elif spec.type == "down":
-                layers.append(L.Conv2D(spec.reduce, 1, padding="same", activation="relu", name=f"{name}_reduce"))
-                layers.append(L.Conv2D(spec.filters, k, padding="same", activation="relu", name=f"{name}_conv"))
+                layers += conv(L.Conv2D, f"{name}_reduce", filters=spec.reduce, kernel_size=1)
+                layers += conv(L.Conv2D, f"{name}_conv", filters=spec.filters, kernel_size=k)
             elif spec.type == "dw":
-                layers.append(L.DepthwiseConv2D(k, padding="same", activation="relu", name=f"{name}_dw"))
-                layers.append(L.Conv2D(spec.filters, 1, padding="same", activation="relu", name=f"{name}_pw"))
+                layers += conv(L.DepthwiseConv2D, f"{name}_dw", kernel_size=k)
+                layers += conv(L.Conv2D, f"{name}_pw", filters=spec.filters, kernel_size=1)
             else:
                 raise ValueError(f"unknown layer type {spec.type}")
         if block.pool != "none" and h >= 2 and w >= 2:
@@ -193,7 +209,7 @@ def params_count(cand: Candidate, input_shape, num_classes: int) -> int:
 
 def active_names(params: dict) -> set[str]:
     """The parameters that influence the candidate (the others are ignored by decode)."""
-    act = {"n_blocks", "head", "n_dense", "prune", "lr", "batch_size"}
+    act = {"n_blocks", "head", "n_dense", "prune", "lr", "batch_size", "augment"}
     for b in range(int(params.get("n_blocks", 1))):
         act |= {f"b{b}_layers", f"b{b}_filters", f"b{b}_kernel", f"b{b}_pool"}
         types = [params.get(f"b{b}_l{i}_type") for i in range(int(params.get(f"b{b}_layers", 1)))]

@@ -4,6 +4,8 @@ removes channels) and magnitude pruning (tensorflow-model-optimization).
 Every method takes a trained Sequential tf_keras model and training data and returns a
 `PruneResult` whose `.model` uses standard Keras layers only; pruned weights are exactly
 zero (they stay zero through symmetric int8 quantisation) and removed channels are gone.
+Batch normalisation is folded into the layer before it first (`sparsemcu.nas.fold`), so the
+methods only ever see plain Conv2D / DepthwiseConv2D / Dense layers.
 """
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ def apply(method: str, model, x, y, **params) -> PruneResult:
     import inspect
 
     from sparsemcu.errors import SparsemcuError
+    from sparsemcu.nas.fold import fold_batchnorm
     if method in (None, "none"):
+        model = fold_batchnorm(model)
         return PruneResult(model, "none", {"sparsity": sparsity(model)})
     fn = _method(method)
     takes = [n for n, p in inspect.signature(fn).parameters.items() if p.kind is p.KEYWORD_ONLY]
@@ -40,7 +44,7 @@ def apply(method: str, model, x, y, **params) -> PruneResult:
     if unknown:
         raise SparsemcuError(f"pruning method {method!r} has no parameter {', '.join(unknown)}; "
                              f"it takes {', '.join(takes)}")
-    return fn(model, x, y, **params)
+    return fn(fold_batchnorm(model), x, y, **params)
 
 
 __all__ = ["apply", "METHODS", "PruneResult", "sparsity", "nonzero_weights", "channel_counts"]

@@ -89,7 +89,7 @@ def test_two_workers_share_one_study(pg_url, tmp_path):
 
     def cmd(out):
         return [sys.executable, "-m", "sparsemcu.cli", "search", "--dataset", "digits", "--epochs", "1",
-                "--max-blocks", "1", "--max-filters", "8", "--startup", "2", "--no-progress",
+                "--max-blocks", "1", "--max-filters", "8", "--startup", "2", "--no-progress", "--final-epochs", "0",
                 "--trials", str(trials), "--board", "nucleo_f746", "--storage", pg_url, "--study", "shared",
                 "--out", str(out)]
 

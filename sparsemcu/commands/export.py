@@ -20,7 +20,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "not used for a .tflite or a search run, which are quantised already")
     p.add_argument("--pick", default=None,
                    help="for a search run directory only: smallest | most-accurate | TRIAL number "
-                        "(default: most-accurate)")
+                        "(default: most-accurate), among the models the final stage retrained at full budget "
+                        "(RUN/final/) when the run has any, else among the screened trials")
     p.add_argument("--name", help="model name in the generated code: a C identifier (letters, digits, '_', not "
                                   "starting with a digit, not a C keyword; default: from MODEL's file name)")
     p.add_argument("--optimize", choices=["speed", "size", "balanced"], default="balanced",

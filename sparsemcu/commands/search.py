@@ -25,6 +25,18 @@ def _bytes(text: str) -> int:
     return int(v)
 
 
+def _positive_number(unit: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
+        if not v > 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive number of {unit}, got {text}")
+        return v
+    return parse
+
+
 MIN_TRAIN = 10  # fewer training images leave no validation split to measure the error on
 
 
@@ -41,17 +53,26 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-flash", type=_bytes, metavar="BYTES",
                    help="flash budget for the model, e.g. 65536 or 64K (overrides --board's)")
     p.add_argument("--max-ram", type=_bytes, metavar="BYTES", help="RAM (arena) budget in bytes (overrides --board's)")
+    p.add_argument("--max-latency-ms", type=_positive_number("milliseconds"), metavar="MS",
+                   help="latency budget: predicted instructions (kernel cost model) at --board's clock, in ms")
     p.add_argument("--trials", type=positive_int, default=20, metavar="N",
                    help="completed trials wanted in the study, counting earlier runs (default: 20)")
     p.add_argument("--epochs", type=positive_int, default=3, metavar="E",
-                   help="training epochs per trial, and per pruning phase (default: 3)")
+                   help="screening: training epochs per trial (a morph child trains half; default: 3)")
+    p.add_argument("--budget-epochs", type=_positive_number("epochs"), metavar="E",
+                   help="also stop screening once the study spent E full-dataset-equivalent training epochs")
+    p.add_argument("--final-epochs", type=nonnegative_int, default=15, metavar="E",
+                   help="final stage: retrain the best screened trials from scratch for E epochs on the whole "
+                        "training split before export (0: no final stage; default: 15)")
+    p.add_argument("--final-top", type=positive_int, default=6, metavar="N",
+                   help="final stage: how many screened trials to retrain, best Pareto ranks first (default: 6)")
     p.add_argument("--sampler", choices=["sparse", "nsga2", "tpe", "random"], default="sparse",
                    help="sparse = SpArSe MOBO with random scalarisations + morphism (default); nsga2, tpe, random")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL, e.g. postgresql://user@host/db "
                                      "(default: sqlite file RUN/study.db)")
     p.add_argument("--study", default="sparsemcu", metavar="NAME", help="study name in the storage (default: sparsemcu)")
     p.add_argument("--objectives", default="error,flash,ram", metavar="LIST",
-                   help="comma list starting with error, from error,flash,ram,macs (default: error,flash,ram)")
+                   help="comma list starting with error, from error,flash,ram,macs,latency (default: error,flash,ram)")
     p.add_argument("--max-blocks", type=int_at_least(1, 3), default=3, metavar="N", help="conv blocks at most (1-3, default 3)")
     p.add_argument("--max-filters", type=int_at_least(2), default=64, metavar="N",
                    help="filters per layer at most, >= 2 (default 64)")
@@ -65,9 +86,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def resolve_budget(board: str | None, max_flash: int | None, max_ram: int | None):
+def resolve_budget(board: str | None, max_flash: int | None, max_ram: int | None,
+                   max_latency_ms: float | None = None):
     from sparsemcu.nas.objectives import Budget, board_budget
     b = board_budget(board) if board else Budget()
+    b.max_latency_ms = max_latency_ms
     if max_flash is not None:
         b.max_flash = max_flash
     if max_ram is not None:
@@ -86,9 +109,11 @@ def run(args) -> int:
     objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip())
     cfg = SearchConfig(dataset=args.dataset, out=Path(args.out), trials=args.trials, epochs=args.epochs,
                        storage=args.storage, study=args.study, sampler=args.sampler,
-                       budget=resolve_budget(args.board, args.max_flash, args.max_ram), objectives=objectives,
-                       seed=args.seed, max_blocks=args.max_blocks, max_filters=args.max_filters,
-                       max_train=args.max_train, n_startup=args.startup, progress=not args.no_progress)
+                       budget=resolve_budget(args.board, args.max_flash, args.max_ram, args.max_latency_ms),
+                       objectives=objectives, seed=args.seed, max_blocks=args.max_blocks,
+                       max_filters=args.max_filters, max_train=args.max_train, n_startup=args.startup,
+                       progress=not args.no_progress, budget_epochs=args.budget_epochs,
+                       final_epochs=args.final_epochs, final_top=args.final_top)
     res = run_search(cfg)
     print(f"{res['n_complete']} trials complete ({res['n_feasible']} feasible); Pareto front "
           f"(validation error of the int8 model, flash, RAM):")
@@ -97,13 +122,21 @@ def run(args) -> int:
               f"ram {m['arena_bytes']:>7} B  {m.get('description', '')}")
     if not res["pareto"]:
         print("  (no feasible trial yet)")
+    if res.get("final"):
+        print(f"final stage: {res['final']['n_final']} model(s) retrained at full budget; their Pareto front:")
+        for m in res["final"]["pareto"]:
+            test = m.get("test_accuracy_int8")
+            print(f"  trial {m['trial']:>4}: err {100 * m['val_error']:5.2f}%  flash {m['flash_bytes']:>8} B  "
+                  f"ram {m['arena_bytes']:>7} B  test acc {'-' if test is None else f'{100 * test:.2f}%'}  "
+                  f"{m.get('description', '')}")
     from sparsemcu.nas.runs import trial_dir
     for m in res["pareto"]:  # the study remembers the trial, but its files were deleted: say so
         f = trial_dir(Path(args.out), int(m["trial"])) / str(m.get("tflite_path") or "")
         if m.get("tflite_path") and not f.is_file():
             print(f"sparsemcu search: warning: trial {m['trial']}'s model {f} is missing: it cannot be exported "
                   "(--pick); pick another trial", file=sys.stderr)
-    print(f"wrote {args.out}/pareto.json, pareto.png, trials/; export with: "
+    print(f"wrote {args.out}/pareto.json, pareto.png, trials/" + (", final/" if res.get("final") else "")
+          + "; export with: "
           f"sparsemcu export {args.out} --pick most-accurate|smallest|TRIAL --out DIR")
     sys.stdout.flush()
     return 0

@@ -1,0 +1,50 @@
+"""A small version of bench/bench_search.py (digits, two samplers, two seeds, a tiny epoch budget):
+every run spends its epoch budget, the report has the targets, the hypervolume mean and spread per
+sampler and a verdict, the front models are copied and measure as reported, and re-running the
+benchmark resumes every run and stage without training anything again."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_search.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_search", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_small_search_benchmark(tmp_path):
+    from sparsemcu.export.pipeline import footprint
+    from sparsemcu.nas.objectives import measure_options
+    bench = _bench()
+    work, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["--dataset", "digits", "--samplers", "sparse,random", "--seeds", "0,1", "--budget-epochs", "0.4",
+            "--epochs", "1", "--max-train", "300", "--final-epochs", "1", "--final-top", "1", "--max-blocks", "1",
+            "--max-filters", "6", "--startup", "1", "--workdir", str(work), "--out", str(out)]
+    assert bench.main(argv) == 0
+    doc = json.loads((out / "search.json").read_text())
+    assert set(doc["summary"]) == {"sparse", "random"}
+    for name, s in doc["summary"].items():
+        assert s["hv_final"]["n"] == 2 and s["hv_final"]["std"] is not None
+        for seed, r in doc["runs"][name].items():
+            assert r["epochs_spent"] >= 0.4                       # equal budgets, counted in epochs
+            for p in r["final_front"]:                            # the copied model measures as reported
+                tfl = (out / p["file"]).read_bytes()
+                fp = footprint(tfl, measure_options())
+                assert (fp["flash_bytes"], fp["arena_bytes"]) == (p["flash_bytes"], p["arena_bytes"])
+    assert "random" in doc["verdict_final"]
+    md = (out / "search.md").read_text()
+    assert "## Targets" in md and "± " in md and "Verdict" in md
+    assert (out / "search_pareto.png").stat().st_size > 5000
+    trained = sorted(p.stat().st_mtime for p in work.glob("*/*/*/metrics.json"))
+    assert bench.main(argv) == 0                                   # resumes: nothing is trained again
+    assert sorted(p.stat().st_mtime for p in work.glob("*/*/*/metrics.json")) == trained
