@@ -154,28 +154,6 @@ def fit_models(work: Path) -> dict[str, bytes]:
     return out
 
 
-def dump_cost_model(model: dict) -> str:
-    """export/cost_model.json in its own layout: one line per top-level entry and per kernel."""
-    out = ["{"]
-    keys = list(model)
-    for i, k in enumerate(keys):
-        comma = "," if i < len(keys) - 1 else ""
-        if k == "cores":
-            out.append('  "cores": {')
-            cores = list(model[k])
-            for j, c in enumerate(cores):
-                out.append(f"    {json.dumps(c)}: {{")
-                kernels = list(model[k][c])
-                for n, kern in enumerate(kernels):
-                    out.append(f"      {json.dumps(kern)}: {json.dumps(model[k][c][kern])}" + ("," if n < len(kernels) - 1 else ""))
-                out.append("    }" + ("," if j < len(cores) - 1 else ""))
-            out.append("  }" + comma)
-        else:
-            out.append(f"  {json.dumps(k)}: {json.dumps(model[k])}" + comma)
-    out.append("}")
-    return "\n".join(out) + "\n"
-
-
 def fit(board_name: str, samples: int) -> dict:
     from bench_kernels import refit
     core = core_of(board_name)
@@ -214,16 +192,14 @@ def fit(board_name: str, samples: int) -> dict:
             seeds[kernel] = {f: 1.0 for f in feats}
     seeded = json.loads(original)
     seeded["cores"][core] = seeds
-    cost.MODEL_PATH.write_text(dump_cost_model(seeded))
-    cost.load_model.cache_clear()
+    cost.save_model(seeded)
     try:
         model = refit([{"core": core, "layers": fitted, "kernel_code_bytes": {}}])  # rewrites the file
     finally:
         cost.MODEL_PATH.write_text(original)
     kept = json.loads(original)
     kept["cores"][core] = model["cores"][core]
-    cost.MODEL_PATH.write_text(dump_cost_model(kept))  # only this core's table changes
-    cost.load_model.cache_clear()
+    cost.save_model(kept)  # only this core's table changes
     (RESULTS / f"boards_fit_{core}.json").write_text(json.dumps(layers, indent=1) + "\n")
     return kept["cores"][core]
 

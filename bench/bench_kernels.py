@@ -170,8 +170,7 @@ def refit(rows: list[dict]) -> dict:
     model.setdefault("code_bytes", {}).update(measured)
     model["about"] = ("Predicted instructions per kernel call = sum(coefficient * feature) (export/cost.py); "
                       "fitted by bench/bench_kernels.py --refit on per-layer emulated instructions.")
-    cost.MODEL_PATH.write_text(json.dumps(model, indent=1) + "\n")
-    cost.load_model.cache_clear()
+    cost.save_model(model)
     return model
 
 

@@ -168,39 +168,13 @@ def fit_kernel(rows: list[dict], kernel: str, features=None) -> dict[str, float]
     return {f: round(float(c), 4) for f, c in zip(features, coef)}
 
 
-def _format_cost_model(model: dict) -> str:
-    """export/cost_model.json in its house style: one line per kernel (and per other small table)."""
-    def one(v):
-        return json.dumps(v, separators=(", ", ": "))
-    lines = ["{"]
-    keys = list(model)
-    for i, key in enumerate(keys):
-        comma = "," if i < len(keys) - 1 else ""
-        if key == "cores":
-            lines.append('  "cores": {')
-            cores = list(model["cores"])
-            for j, core in enumerate(cores):
-                lines.append(f"    {one(core)}: {{")
-                kernels = list(model["cores"][core])
-                for m, kernel in enumerate(kernels):
-                    sep = "," if m < len(kernels) - 1 else ""
-                    lines.append(f"      {one(kernel)}: {one(model['cores'][core][kernel])}{sep}")
-                lines.append("    }" + ("," if j < len(cores) - 1 else ""))
-            lines.append("  }" + comma)
-        else:
-            lines.append(f"  {one(key)}: {one(model[key])}{comma}")
-    return "\n".join(lines + ["}"]) + "\n"
-
-
 def write_coefficients(core: str, kernel: str, coef: dict[str, float]) -> None:
     """Set cores[core][kernel] in export/cost_model.json. The file is shared: re-read right before
-    writing, change nothing else, keep its layout (one line per kernel) when it is in that layout."""
-    path = Path(__file__).resolve().parent.parent / "export" / "cost_model.json"
-    text = path.read_text()
-    model = json.loads(text)
-    house_style = _format_cost_model(model) == text
+    writing, change nothing else."""
+    from sparsemcu.export import cost
+    model = json.loads(cost.MODEL_PATH.read_text())
     model["cores"].setdefault(core, {})[kernel] = coef
-    path.write_text(_format_cost_model(model) if house_style else json.dumps(model, indent=2) + "\n")
+    cost.save_model(model)
 
 
 def main(argv=None) -> int:

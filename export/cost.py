@@ -33,6 +33,36 @@ def load_model() -> dict:
     return json.loads(MODEL_PATH.read_text())
 
 
+def format_model(model: dict) -> str:
+    """cost_model.json's layout: one line per top-level entry and, under "cores", per kernel."""
+    def one(v):
+        return json.dumps(v, separators=(", ", ": "))
+    lines = ["{"]
+    keys = list(model)
+    for i, key in enumerate(keys):
+        comma = "," if i < len(keys) - 1 else ""
+        if key != "cores":
+            lines.append(f"  {one(key)}: {one(model[key])}{comma}")
+            continue
+        lines.append('  "cores": {')
+        cores = list(model["cores"])
+        for j, core in enumerate(cores):
+            lines.append(f"    {one(core)}: {{")
+            kernels = list(model["cores"][core])
+            for m, kernel in enumerate(kernels):
+                sep = "," if m < len(kernels) - 1 else ""
+                lines.append(f"      {one(kernel)}: {one(model['cores'][core][kernel])}{sep}")
+            lines.append("    }" + ("," if j < len(cores) - 1 else ""))
+        lines.append("  }" + comma)
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def save_model(model: dict) -> None:
+    """Write cost_model.json (the benchmarks that fit it) in its layout, and forget the cached copy."""
+    MODEL_PATH.write_text(format_model(model))
+    load_model.cache_clear()
+
+
 def coefficients(kernel: str, core: str = DEFAULT_CORE) -> dict[str, float]:
     """The kernel's coefficients on `core`; else its Cortex-M7 ones; else the generic default."""
     model = load_model()

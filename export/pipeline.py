@@ -40,7 +40,7 @@ class Options:
         if not board:
             return cls(**kw)
         from sparsemcu.firmware.boards import get_board
-        from sparsemcu.nas.objectives import board_budget
+        from sparsemcu.nas.budget import board_budget
         b, budget = get_board(board), board_budget(board)
         return cls(flash_budget=budget.max_flash, ram_budget=budget.max_ram,
                    core=b.cpu or ("host" if b.is_host else cls.core), **kw)

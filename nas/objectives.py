@@ -30,7 +30,7 @@ import numpy as np
 
 from sparsemcu.export.quant import quantize_input
 
-from .budget import INSTRUCTIONS_PER_MAC, Budget, board_budget, latency_ms  # noqa: F401  (re-exported)
+from .budget import Budget, latency_ms
 from .training import Recipe, augmentation_for, is_collapsed, train
 
 OBJECTIVES = {"error": "val_error", "flash": "flash_bytes", "ram": "arena_bytes", "macs": "macs",
@@ -357,5 +357,5 @@ def objective_values(metrics: dict, objectives) -> list[float]:
             for o in objectives]
 
 
-__all__ = ["Budget", "board_budget", "Fidelity", "TrialData", "evaluate", "int8_accuracy", "measure_options",
-           "objective_values", "quantize_and_measure"]
+__all__ = ["Fidelity", "TrialData", "evaluate", "int8_accuracy", "measure_options", "objective_values",
+           "quantize_and_measure"]

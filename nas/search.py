@@ -27,7 +27,8 @@ from pathlib import Path
 from sparsemcu.errors import SparsemcuError
 
 from . import runs
-from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Budget, Fidelity, TrialData, evaluate, objective_values
+from .budget import Budget
+from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Fidelity, TrialData, evaluate, objective_values
 from .space import SpaceConfig, suggest
 
 SAMPLERS = ("sparse", "nsga2", "tpe", "random")

@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 from sparsemcu.checks import check_output_dir, int_at_least, nonnegative_int, positive_int
-from sparsemcu.errors import SparsemcuError
 
 
 def _bytes(text: str) -> int:
@@ -88,7 +87,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def resolve_budget(board: str | None, max_flash: int | None, max_ram: int | None,
                    max_latency_ms: float | None = None):
-    from sparsemcu.nas.objectives import Budget, board_budget
+    from sparsemcu.nas.budget import Budget, board_budget
     b = board_budget(board) if board else Budget()
     b.max_latency_ms = max_latency_ms
     if max_flash is not None:
