@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
 """Search benchmark: the SpArSe sampler against NSGA-II, TPE and random search at equal budgets.
 
-Every (sampler, seed) run screens trials until it has spent `--budget-epochs` full-dataset-equivalent
-training epochs (a trial on a fifth of the images for 5 epochs costs 1), under the same flash/RAM
-budget; its best trials by validation Pareto rank, plus the most accurate trial within each size
-target, are then retrained at full budget (the final stage, `nas/finalise.py`). Fronts are chosen
-on validation and scored on test: the hypervolume of a run is that of its validation-Pareto models'
-int8 *test* errors, in (test error, log flash / log max flash, log RAM / log max RAM) with
-reference (1, 1, 1) (larger is better), for the screened trials and for the finalised models.
+Two parts, both resumable:
+
+1. The sampler comparison. Every (sampler, seed) run screens trials until it has spent
+   `--budget-epochs` full-dataset-equivalent training epochs (a trial on a fifth of the images for
+   5 epochs costs 1), under the same flash/RAM budget. Fronts are chosen on validation and scored on
+   test: the hypervolume of a run is that of its validation-Pareto models' int8 *test* errors, in
+   (test error, log flash / log max flash, log RAM / log max RAM) with reference (1, 1, 1) (larger is
+   better). The samplers differ only in screening, so the comparison is on the screened trials; the
+   runs of `--final-samplers` (default: SpArSe) also retrain their best trials, plus the most accurate
+   trial within each size target, at full budget (the final stage, `nas/finalise.py`).
+2. The target searches. For each `--target-searches` budget (flash:RAM), one SpArSe search under
+   that budget (`--target-budget-epochs` of screening, then the final stage), as a user would run
+   `sparsemcu search --max-flash F --max-ram R`; the targets table takes its finalised models too,
+   with the search's measured screening time.
 
 Writes bench/results/search.json, search.md and search_pareto.png (the fronts of every seed), and
 copies every finalised model (int8 .tflite; input: the 28x28x1 image with pixels scaled to
-[0, 1] before quantisation) to bench/results/search/. Re-running resumes every run and stage; a
-finished run is kept as bench/results/search_runs/<sampler>_seed<seed>.json (with its models in
-search/) and is not redone, so the benchmark can be completed over several sessions or machines.
+[0, 1] before quantisation) to bench/results/search/. A finished run is kept as
+bench/results/search_runs/<name>.json (with its models in search/) and is not redone, so the
+benchmark can be completed over several sessions or machines, and by several processes at once
+(each on its own runs; `--report-only` then writes the report from every saved run).
 
     .venv/bin/python bench/bench_search.py                       (the full benchmark: hours)
     .venv/bin/python bench/bench_search.py --samplers sparse,random --seeds 0 --budget-epochs 4 ...
+    .venv/bin/python bench/bench_search.py --report-only         (the report from the saved runs)
 """
 from __future__ import annotations
 
@@ -73,32 +82,41 @@ def best_within(records, max_flash, max_ram, key="val_error"):
     return min(ok, key=lambda m: (m[key], m["flash_bytes"])) if ok else None
 
 
-def run_one(args, sampler: str, seed: int, budget, log) -> dict:
+def _search_config(args, name: str, sampler: str, seed: int, budget, *, study: str, budget_epochs: float,
+                   final_epochs: int, final_top: int, workdir: Path):
+    from sparsemcu.nas.search import SearchConfig
+    return SearchConfig(dataset=args.dataset, out=workdir / name, trials=10 ** 6, epochs=args.epochs,
+                        sampler=sampler, budget=budget, seed=seed, max_blocks=args.max_blocks,
+                        max_filters=args.max_filters, max_train=args.max_train, n_startup=args.startup,
+                        progress=args.progress, study=study, budget_epochs=budget_epochs,
+                        final_epochs=final_epochs, final_top=final_top)
+
+
+def run_one(cfg, log, final: bool) -> dict:
+    """Screen (resumably) with `cfg`; with `final`, retrain the validation Pareto ranks and the most
+    accurate trial within each target at full budget. Returns the run's summary."""
     from sparsemcu.nas import runs
     from sparsemcu.nas.finalise import finalise
-    from sparsemcu.nas.search import SearchConfig, _records, open_study, run_search
-    run_dir = Path(args.workdir) / f"{sampler}_seed{seed}"
-    cfg = SearchConfig(dataset=args.dataset, out=run_dir, trials=10 ** 6, epochs=args.epochs, sampler=sampler,
-                       budget=budget, seed=seed, max_blocks=args.max_blocks, max_filters=args.max_filters,
-                       max_train=args.max_train, n_startup=args.startup, progress=args.progress,
-                       study=f"bench_{sampler}", budget_epochs=args.budget_epochs, final_epochs=0)
+    from sparsemcu.nas.search import _records, open_study, run_search
+    final_epochs, final_top = cfg.final_epochs, cfg.final_top
+    cfg.final_epochs = 0  # screening first; the final stage below also gets the target candidates
     t0 = time.time()
     res = run_search(cfg, log=log)
     study, _ = open_study(cfg, log)
     records = _records(study)
     import optuna
     states = [t.state for t in study.get_trials(deepcopy=False)]
-    # final stage: the validation Pareto ranks, plus the most accurate trial within each target
-    include = [m["trial"] for m in (best_within(records, f, r) for f, r, _ in TARGETS) if m]
-    cfg.final_epochs, cfg.final_top = args.final_epochs, args.final_top
-    finalise(cfg, records, log=log, include=include)
-    finals = runs.load_trials(run_dir, stage="final")
-    finals = [m for m in finals if not m.get("collapsed")]
+    finals = []
+    if final:
+        include = [m["trial"] for m in (best_within(records, f, r) for f, r, _ in TARGETS) if m]
+        cfg.final_epochs, cfg.final_top = final_epochs, final_top
+        finalise(cfg, records, log=log, include=include)
+        finals = [m for m in runs.load_trials(cfg.out, stage="final") if not m.get("collapsed")]
     screen_front = validation_front(records)
     final_front = validation_front(finals)
-    bd = budget.to_dict()
+    bd = cfg.budget.to_dict()
     return {
-        "run_dir": str(run_dir), "trials_complete": len(records),
+        "run_dir": str(cfg.out), "budget": bd, "trials_complete": len(records),
         "trials_collapsed": sum(s == optuna.trial.TrialState.PRUNED for s in states),
         "trials_failed": sum(s == optuna.trial.TrialState.FAIL for s in states),
         "feasible": sum(1 for r in records if r.get("feasible")),
@@ -109,13 +127,21 @@ def run_one(args, sampler: str, seed: int, budget, log) -> dict:
         "mean_epoch_cost_fresh": _mean([r.get("epoch_cost") for r in records
                                         if not r.get("inherited_layers") and not r.get("skipped_training")]),
         "mean_epoch_cost_morph": _mean([r.get("epoch_cost") for r in records if r.get("inherited_layers")]),
+        # wall seconds of the screened trials; the run's CPU time is at most this times the threads used
         "trial_seconds": round(float(sum(r.get("seconds", 0.0) for r in records)), 1),
         "final_seconds": round(float(sum(m.get("seconds", 0.0) for m in finals)), 1),
+        "tf_threads": _tf_threads(),
         "wall_seconds_this_invocation": round(time.time() - t0, 1),
-        "hv_screen": hypervolume(screen_front, bd), "hv_final": hypervolume(final_front, bd),
+        "hv_screen": hypervolume(screen_front, bd), "hv_final": hypervolume(final_front, bd) if final else None,
         "screen_front": [_point(m) for m in screen_front], "final_front": [_point(m) for m in final_front],
         "finals": [_point(m) for m in finals],
     }
+
+
+def _tf_threads() -> int:
+    """The CPU threads a run's TensorFlow may use (its CPU time is at most wall time times this)."""
+    n = int(os.environ.get("TF_NUM_INTRAOP_THREADS") or 0)
+    return n if n > 0 else (os.cpu_count() or 1)
 
 
 def _mean(xs):
@@ -128,7 +154,7 @@ def summarise(results: dict) -> dict:
     for sampler, by_seed in results.items():
         s = {}
         for key in ("hv_screen", "hv_final"):
-            v = np.array([r[key] for r in by_seed.values()], float)
+            v = np.array([r[key] for r in by_seed.values() if r.get(key) is not None], float)
             s[key] = {"mean": float(v.mean()) if len(v) else None, "std": float(v.std(ddof=1)) if len(v) > 1 else None,
                       "min": float(v.min()) if len(v) else None, "max": float(v.max()) if len(v) else None,
                       "n": int(len(v))}
@@ -136,20 +162,23 @@ def summarise(results: dict) -> dict:
     return out
 
 
-def verdict(summary: dict, key: str = "hv_final") -> str:
+def verdict(summary: dict, key: str = "hv_screen") -> str:
     sp = summary.get("sparse", {}).get(key)
     if not sp or sp["n"] < 2:
-        return "not enough seeds for the SpArSe sampler to compare"
+        return "not enough seeds of the SpArSe sampler yet to compare"
     lines = []
     for name, s in summary.items():
-        if name == "sparse" or not s[key]["n"]:
+        if name == "sparse":
+            continue
+        if s[key]["n"] < 2:
+            lines.append(f"not yet compared with {name} ({s[key]['n']} seed(s) done)")
             continue
         gap = sp["mean"] - s[key]["mean"]
         spread = max(sp["std"] or 0.0, s[key]["std"] or 0.0)
         ahead = gap > spread
         lines.append(f"{'ahead of' if ahead else 'NOT ahead of'} {name} by more than the spread "
                      f"(mean difference {gap:+.4f}, larger standard deviation {spread:.4f})")
-    return "the SpArSe sampler is " + "; ".join(lines)
+    return "the SpArSe sampler is " + "; ".join(lines) if lines else "no baseline run yet"
 
 
 def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
@@ -164,12 +193,15 @@ def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
             ax = axes[row][col]
             for i, (seed, r) in enumerate(sorted(results[name].items())):
                 m = MARKERS[i % len(MARKERS)]
-                fr = sorted(r["final_front"], key=lambda p: p[key])
                 sc = sorted(r["screen_front"], key=lambda p: p[key])
-                ax.scatter([p[key] for p in sc], [100 * (1 - p["test_accuracy_int8"]) for p in sc], marker=m,
-                           s=14, color=COLORS.get(name, "k"), alpha=0.3)
-                ax.plot([p[key] for p in fr], [100 * (1 - p["test_accuracy_int8"]) for p in fr], marker=m, ms=6,
-                        color=COLORS.get(name, "k"), lw=1, label=f"seed {seed} final (HV {r['hv_final']:.3f})")
+                ax.plot([p[key] for p in sc], [100 * (1 - p["test_accuracy_int8"]) for p in sc], marker=m, ms=4,
+                        color=COLORS.get(name, "k"), lw=0.8, alpha=0.45,
+                        label=f"seed {seed} screened (HV {r['hv_screen']:.3f})")
+                if r.get("hv_final") is not None:
+                    fr = sorted(r["final_front"], key=lambda p: p[key])
+                    ax.plot([p[key] for p in fr], [100 * (1 - p["test_accuracy_int8"]) for p in fr], marker=m,
+                            ms=7, color=COLORS.get(name, "k"), lw=1.6, label=f"seed {seed} final "
+                            f"(HV {r['hv_final']:.3f})")
             for f, ram, acc in TARGETS:
                 lim = f if key == "flash_bytes" else ram
                 ax.plot([lim], [100 * (1 - acc)], "k*", ms=9)
@@ -180,11 +212,11 @@ def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
             if col == 0:
                 ax.set_ylabel("int8 test error (%)")
             if row == 0:
-                hv = summary[name]["hv_final"]
+                hv = summary[name]["hv_screen"]
                 ax.set_title(f"{name}: HV {hv['mean']:.3f} ± {hv['std'] or 0:.3f}" if hv["mean"] is not None else name)
             ax.legend(fontsize=6)
-    fig.suptitle("Fashion-MNIST search: finalised fronts (lines) and screened fronts (faint) of every seed; "
-                 "stars = targets", fontsize=9)
+    fig.suptitle("Fashion-MNIST search: screened fronts (faint) and finalised fronts (bold) of every seed, "
+                 "chosen on validation, scored on test; stars = targets", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -192,7 +224,7 @@ def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
 
 def copy_final_models(results: dict, dest: Path) -> dict:
     """Copy every finalised model (the fronts and the target candidates) to dest; returns
-    {(sampler, seed, trial): file name}."""
+    {(run name, seed, trial): file name}."""
     dest.mkdir(parents=True, exist_ok=True)
     names = {}
     for sampler, by_seed in results.items():
@@ -208,95 +240,152 @@ def copy_final_models(results: dict, dest: Path) -> dict:
     return names
 
 
-def targets_table(results: dict) -> list[str]:
-    lines = ["| target | wanted int8 test acc | best finalised model (validation-chosen) | int8 test acc | flash B | "
-             "RAM B | met |", "|---|---|---|---|---|---|---|"]
+def _hours(r: dict) -> str:
+    cpu_h = r["trial_seconds"] * r.get("tf_threads", os.cpu_count() or 1) / 3600
+    return f"{r['trial_seconds'] / 3600:.2f} h screening wall time (<= {cpu_h:.2f} CPU-h)"
+
+
+def targets_table(results: dict, targets: dict) -> list[str]:
+    """For each target, the most accurate on *validation* of the finalised models within it, from the
+    comparison runs with a final stage and from the target searches."""
+    lines = ["| target | wanted int8 test acc | best finalised model (validation-chosen) | search | int8 test acc | "
+             "flash B | RAM B | met |", "|---|---|---|---|---|---|---|---|"]
+    sources = [(f"{s}, seed {seed}", r) for s, by_seed in results.items() for seed, r in by_seed.items()]
+    sources += [(f"target search {name}", r) for name, r in targets.items()]
     for f, ram, acc in TARGETS:
         best = None
-        for sampler, by_seed in results.items():
-            for seed, r in by_seed.items():
-                m = best_within([{**p, "feasible": True} for p in r["finals"]], f, ram, key="val_error")
-                if m and (best is None or m["val_error"] < best[0]["val_error"]):
-                    best = (m, sampler, seed)
+        for label, r in sources:
+            m = best_within([{**p, "feasible": True} for p in r["finals"]], f, ram, key="val_error")
+            if m and (best is None or m["val_error"] < best[0]["val_error"]):
+                best = (m, label, r)
         if best is None:
-            lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | none | - | - | - | no |")
+            lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | none yet | - | - | - | - | no |")
             continue
-        m, sampler, seed = best
+        m, label, r = best
         lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | {m.get('file', '')} "
-                     f"({sampler}, seed {seed}, {m['description']}) | {100 * m['test_accuracy_int8']:.2f} % | "
+                     f"({m['description']}) | {label}: {_hours(r)} | {100 * m['test_accuracy_int8']:.2f} % | "
                      f"{m['flash_bytes']} | {m['arena_bytes']} | {'yes' if m['test_accuracy_int8'] >= acc else 'no'} |")
     return lines
 
 
-def write_report(args, results, budget, out: Path) -> None:
+def _front_table(title: str, r: dict, key: str) -> list[str]:
+    L = [title, "", "| trial | int8 val acc | int8 test acc | flash B | RAM B | MACs | model | architecture |",
+         "|---|---|---|---|---|---|---|---|"]
+    for p in r[key]:
+        L.append(f"| {p['trial']} | {100 * (1 - p['val_error']):.2f} % | {100 * p['test_accuracy_int8']:.2f} % | "
+                 f"{p['flash_bytes']} | {p['arena_bytes']} | {p['macs']} | {p.get('file', '')} | {p['description']} |")
+    return L + [""]
+
+
+def write_report(args, results, targets, budget, out: Path) -> None:
     summary = summarise(results)
     bd = budget.to_dict()
     doc = {"benchmark": "search", "dataset": args.dataset,
            "budget": {"epochs_per_run": args.budget_epochs, "screen_epochs": args.epochs, "screen_train_images":
                       args.max_train, "final_epochs": args.final_epochs, "final_top": args.final_top,
-                      "max_blocks": args.max_blocks, "max_filters": args.max_filters, "startup": args.startup,
-                      "seeds": args.seeds},
+                      "final_samplers": args.final_samplers, "max_blocks": args.max_blocks,
+                      "max_filters": args.max_filters, "startup": args.startup, "seeds": args.seeds,
+                      "target_budget_epochs": args.target_budget_epochs, "target_final_top": args.target_final_top},
            "constraint": bd, "targets": [{"max_flash": f, "max_ram": r, "test_accuracy": a} for f, r, a in TARGETS],
            "hypervolume_definition": "validation-Pareto models scored by int8 test error in (test error, log flash / "
                                      "log max_flash, log RAM / log max_RAM), reference (1, 1, 1); larger is better",
            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version()},
-           "summary": summary, "verdict_final": verdict(summary, "hv_final"),
-           "verdict_screen": verdict(summary, "hv_screen"),
-           "runs": {s: {str(k): v for k, v in r.items()} for s, r in results.items()}}
+           "summary": summary, "verdict_screen": verdict(summary, "hv_screen"),
+           "verdict_final": verdict(summary, "hv_final"),
+           "runs": {s: {str(k): v for k, v in r.items()} for s, r in results.items()},
+           "target_searches": targets}
     out.mkdir(parents=True, exist_ok=True)
-    copy_final_models(results, out / "search")
+    copy_final_models({**results, **{f"target_{k}": {0: v} for k, v in targets.items()}}, out / "search")
     (out / "search.json").write_text(json.dumps(doc, indent=1, default=str))
-    plot(results, summary, out / "search_pareto.png", bd)
+    if results:
+        plot(results, summary, out / "search_pareto.png", bd)
     seeds = ", ".join(map(str, args.seeds))
     L = [f"# Search benchmark: {args.dataset}, SpArSe sampler vs NSGA-II, TPE and random search", "",
-         f"Budget per run (sampler x seed): {args.budget_epochs} full-dataset-equivalent training epochs of screening "
-         f"({args.epochs} epochs per trial on {args.max_train} training images, a morph child half of that); then the "
-         f"final stage retrains up to {args.final_top} validation-Pareto trials plus the most accurate trial within each "
-         f"target for {args.final_epochs} epochs on the whole training split. Seeds: {seeds}. Space: up to "
-         f"{args.max_blocks} conv blocks of up to {args.max_filters} filters. Constraint: flash <= {bd['max_flash']} B, "
-         f"RAM (arena) <= {bd['max_ram']} B (exporter figures). Machine: {os.cpu_count()} CPU cores, no GPU.", "",
-         "## Targets", ""] + targets_table(results) + [
-         "", "## Hypervolume (mean ± standard deviation over seeds)", "",
-         "| sampler | seeds | HV final | HV screened | trials | collapsed | feasible | morph children "
-         "(function-preserving) | epochs/trial fresh, morph | screening CPU s | final CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+         f"Comparison: every run (sampler x seed) screens {args.budget_epochs} full-dataset-equivalent training "
+         f"epochs ({args.epochs} epochs per trial on {args.max_train} training images, a morph child half of that). "
+         f"Runs of {', '.join(args.final_samplers) or 'no sampler'} then retrain up to {args.final_top} "
+         f"validation-Pareto trials plus the most accurate trial within each target for {args.final_epochs} epochs "
+         f"on the whole training split. Seeds: {seeds}. Space: up to {args.max_blocks} conv blocks of up to "
+         f"{args.max_filters} filters. Constraint: flash <= {bd['max_flash']} B, RAM (arena) <= {bd['max_ram']} B "
+         f"(exporter figures). Target searches: the SpArSe sampler under each target's own budget, "
+         f"{args.target_budget_epochs} epochs of screening, then the final stage for its {args.target_final_top} best "
+         f"trials. Machine: {os.cpu_count()} CPU cores, no GPU.", "",
+         "## Targets", ""] + targets_table(results, targets) + [
+         "", "## Hypervolume of the screened fronts (mean ± standard deviation over seeds)", "",
+         "| sampler | seeds | HV screened | HV final | trials | collapsed | feasible | morph children "
+         "(function-preserving) | epochs/trial fresh, morph | screening wall s | final wall s |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, by_seed in results.items():
         s = summary[name]
         rs = list(by_seed.values())
 
         def ms(k):
-            return f"{s[k]['mean']:.4f} ± {s[k]['std'] or 0:.4f}" if s[k]["mean"] is not None else "-"
-        L.append(f"| {name} | {len(rs)} | {ms('hv_final')} | {ms('hv_screen')} | {sum(r['trials_complete'] for r in rs)} | "
+            return f"{s[k]['mean']:.4f} ± {s[k]['std'] or 0:.4f} (n={s[k]['n']})" if s[k]["mean"] is not None else "-"
+        L.append(f"| {name} | {len(rs)} | {ms('hv_screen')} | {ms('hv_final')} | {sum(r['trials_complete'] for r in rs)} | "
                  f"{sum(r['trials_collapsed'] for r in rs)} | {sum(r['feasible'] for r in rs)} | "
                  f"{sum(r['morph_children'] for r in rs)} ({sum(r['morph_function_preserving'] for r in rs)}) | "
                  f"{_mean([r['mean_epoch_cost_fresh'] for r in rs])}, {_mean([r['mean_epoch_cost_morph'] for r in rs])} | "
                  f"{sum(r['trial_seconds'] for r in rs):.0f} | {sum(r['final_seconds'] for r in rs):.0f} |")
-    L += ["", f"Verdict (final models): {doc['verdict_final']}.", "",
-          f"Verdict (screened trials): {doc['verdict_screen']}.", "",
-          doc["hypervolume_definition"].capitalize() + ".", "",
-          "## Finalised fronts (chosen on validation, scored on test)", ""]
+    L += ["", f"Verdict (screened fronts, the samplers' comparison): {doc['verdict_screen']}.", "",
+          f"Verdict (finalised fronts): {doc['verdict_final']}.", "",
+          doc["hypervolume_definition"].capitalize() + ".", ""]
+    for name, r in targets.items():
+        L += _front_table(f"## Target search {name} ({r['trials_complete']} trials, {_hours(r)}; "
+                          f"{r['final_seconds'] / 3600:.2f} h final stage): finalised models", r, "finals")
+    L += ["## Fronts per run (chosen on validation, scored on test)", ""]
     for name, by_seed in results.items():
         for seed, r in sorted(by_seed.items()):
-            L += [f"**{name}, seed {seed}** (HV {r['hv_final']:.4f})", "",
-                  "| trial | int8 val acc | int8 test acc | flash B | RAM B | MACs | model | architecture |",
-                  "|---|---|---|---|---|---|---|---|"]
-            for p in r["final_front"]:
-                L.append(f"| {p['trial']} | {100 * (1 - p['val_error']):.2f} % | {100 * p['test_accuracy_int8']:.2f} % | "
-                         f"{p['flash_bytes']} | {p['arena_bytes']} | {p['macs']} | {p.get('file', '')} | "
-                         f"{p['description']} |")
-            L.append("")
+            key = "final_front" if r.get("hv_final") is not None else "screen_front"
+            hv = r["hv_final"] if key == "final_front" else r["hv_screen"]
+            L += _front_table(f"**{name}, seed {seed}** ({'finalised' if key == 'final_front' else 'screened'}, "
+                              f"HV {hv:.4f})", r, key)
     L += ["![Pareto fronts of every seed](search_pareto.png)", "",
           "The training recipe alone, on hand-picked architectures of the same space: "
           "[search_recipe.md](search_recipe.md) (`bench/bench_recipe.py`).", ""]
     (out / "search.md").write_text("\n".join(L) + "\n")
 
 
-def run_settings(args, budget) -> dict:
-    """What a saved run must share with this invocation to be reused."""
-    return {"dataset": args.dataset, "budget_epochs": args.budget_epochs, "epochs": args.epochs,
-            "max_train": args.max_train, "final_epochs": args.final_epochs, "final_top": args.final_top,
-            "max_blocks": args.max_blocks, "max_filters": args.max_filters, "startup": args.startup,
+def run_settings(args, budget, final: bool) -> dict:
+    """What a saved comparison run must share with this invocation to be reused."""
+    d = {"dataset": args.dataset, "budget_epochs": args.budget_epochs, "epochs": args.epochs,
+         "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
+         "startup": args.startup, "constraint": budget.to_dict()}
+    if final:
+        d.update(final_epochs=args.final_epochs, final_top=args.final_top)
+    return d
+
+
+def target_settings(args, budget) -> dict:
+    return {"dataset": args.dataset, "budget_epochs": args.target_budget_epochs, "epochs": args.epochs,
+            "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
+            "startup": args.startup, "final_epochs": args.final_epochs, "final_top": args.target_final_top,
             "constraint": budget.to_dict()}
+
+
+def _saved_or_run(path: Path, settings: dict, run, report_only: bool):
+    """A finished run's summary from `path`, else (unless report_only) run() and save it there."""
+    if path.is_file():  # finished in an earlier invocation (perhaps on another machine): not redone
+        rec = json.loads(path.read_text())
+        if rec.get("settings") != settings:
+            raise SystemExit(f"{path} was run with other settings ({rec.get('settings')}); delete it to re-run")
+        return rec["result"]
+    if report_only:
+        return None
+    r = run()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"settings": settings, "result": r}, indent=1, default=str))
+    os.replace(tmp, path)
+    return r
+
+
+def _pairs(text: str) -> list[tuple[int, int]]:
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        f, _, r = item.partition(":")
+        out.append((int(f), int(r)))
+    return out
 
 
 def main(argv=None) -> int:
@@ -308,18 +397,28 @@ def main(argv=None) -> int:
                     help="screening budget per run in full-dataset-equivalent epochs")
     ap.add_argument("--epochs", type=int, default=5, help="screening epochs per trial")
     ap.add_argument("--max-train", type=int, default=10000, help="screening training images")
-    ap.add_argument("--final-epochs", type=int, default=20)
+    ap.add_argument("--final-samplers", default="sparse", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                    help="comparison runs of these samplers also get the final stage")
+    ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-top", type=int, default=2)
+    ap.add_argument("--target-searches", default="4096:4096", type=_pairs,
+                    help="FLASH:RAM budgets of the target searches, comma-separated ('' for none)")
+    ap.add_argument("--target-budget-epochs", type=float, default=40.0, help="screening budget of a target search")
+    ap.add_argument("--target-final-top", type=int, default=3)
     ap.add_argument("--max-blocks", type=int, default=3)
     ap.add_argument("--max-filters", type=int, default=64)
     ap.add_argument("--startup", type=int, default=8)
     ap.add_argument("--board", default="nucleo_f746", help="clock for latency (and the measured firmware reserve)")
     ap.add_argument("--max-flash", type=int, default=32768)
     ap.add_argument("--max-ram", type=int, default=16384)
+    ap.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads per run (0: all cores)")
+    ap.add_argument("--report-only", action="store_true", help="run nothing: the report from the saved runs")
     ap.add_argument("--workdir", default=str(RESULTS / "tmp" / "search_runs"), help="run directories (resumable)")
     ap.add_argument("--out", default=str(RESULTS), help="where search.json/.md/_pareto.png and search/ go")
     ap.add_argument("--progress", action="store_true", help="per-trial progress bars")
     args = ap.parse_args(argv)
+    if args.threads > 0:  # read when TensorFlow starts, which is later
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
     warnings.filterwarnings("ignore")
     from tqdm import tqdm
 
@@ -327,28 +426,40 @@ def main(argv=None) -> int:
     budget = resolve_budget(args.board, args.max_flash, args.max_ram)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     results: dict = {s: {} for s in samplers}
+    targets: dict = {}
+    workdir, out = Path(args.workdir), Path(args.out)
+    saved = out / "search_runs"  # one small JSON per finished run, kept with the results
     order = [(seed, s) for seed in args.seeds for s in samplers]  # every sampler's seed 0 first
-    bar = tqdm(order, desc="bench runs", unit="run", file=sys.stderr, dynamic_ncols=True)
-    saved = Path(args.out) / "search_runs"  # one small JSON per finished run, kept with the results
-    settings = run_settings(args, budget)
-    for seed, sampler in bar:
-        bar.set_postfix_str(f"{sampler} seed {seed}")
-        done = saved / f"{sampler}_seed{seed}.json"
-        if done.is_file():  # finished in an earlier invocation (perhaps on another machine): not redone
-            rec = json.loads(done.read_text())
-            if rec.get("settings") != settings:
-                raise SystemExit(f"{done} was run with other settings ({rec.get('settings')}); delete it to re-run")
-            results[sampler][seed] = rec["result"]
-            continue
-        r = run_one(args, sampler, seed, budget, log=lambda s: tqdm.write(s, file=sys.stderr))
-        copy_final_models({sampler: {seed: r}}, Path(args.out) / "search")
-        saved.mkdir(parents=True, exist_ok=True)
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"settings": settings, "result": r}, indent=1, default=str))
-        os.replace(tmp, done)
-        results[sampler][seed] = r
-        write_report(args, {k: v for k, v in results.items() if v}, budget, Path(args.out))
-    print(f"wrote {Path(args.out) / 'search.json'}, search.md, search_pareto.png, search/", file=sys.stderr)
+    jobs = [("run", s, seed) for seed, s in order] + [("target", f, r) for f, r in args.target_searches]
+    bar = tqdm(jobs, desc="bench runs", unit="run", file=sys.stderr, dynamic_ncols=True)
+    log = lambda s: tqdm.write(s, file=sys.stderr)  # noqa: E731
+    for kind, a, b in bar:
+        if kind == "run":
+            sampler, seed = a, b
+            bar.set_postfix_str(f"{sampler} seed {seed}")
+            final = sampler in args.final_samplers
+            cfg = _search_config(args, f"{sampler}_seed{seed}", sampler, seed, budget, study=f"bench_{sampler}",
+                                 budget_epochs=args.budget_epochs, final_epochs=args.final_epochs,
+                                 final_top=args.final_top, workdir=workdir)
+            r = _saved_or_run(saved / f"{sampler}_seed{seed}.json", run_settings(args, budget, final),
+                              lambda: run_one(cfg, log, final), args.report_only)
+            if r is not None:
+                results[sampler][seed] = r
+        else:
+            name = f"flash{a}_ram{b}"
+            bar.set_postfix_str(f"target search {name}")
+            tb = resolve_budget(args.board, a, b)
+            cfg = _search_config(args, name, "sparse", 0, tb, study="target", budget_epochs=args.target_budget_epochs,
+                                 final_epochs=args.final_epochs, final_top=args.target_final_top,
+                                 workdir=workdir.parent / "targets")
+            r = _saved_or_run(saved / f"target_{name}.json", target_settings(args, tb),
+                              lambda: run_one(cfg, log, True), args.report_only)
+            if r is not None:
+                targets[name] = r
+        if not args.report_only:
+            write_report(args, {k: v for k, v in results.items() if v}, targets, budget, out)
+    write_report(args, {k: v for k, v in results.items() if v}, targets, budget, out)
+    print(f"wrote {out / 'search.json'}, search.md, search_pareto.png, search/", file=sys.stderr)
     return 0
 
 

@@ -38,6 +38,10 @@ SUMMARY_ATTRS = ("val_error", "val_accuracy", "test_accuracy_int8", "flash_bytes
                  "macs", "nonzero_macs", "predicted_instructions", "latency_ms", "sparsity", "feasible",
                  "constraints", "skipped_training", "collapsed", "description", "host", "tflite_path", "seconds",
                  "epoch_cost", "epochs_run", "inherited_layers", "function_preserving")
+# Fewest filters a searched layer gets (unless --max-filters is lower): a 1- or 2-channel feature map
+# is a bottleneck that screening kept re-proposing and no training recovered from (Fashion-MNIST:
+# 55-70 % accuracy); channel pruning (Bayesian Compression) can still go below it.
+MIN_FILTERS = 4
 MAX_FAILS_IN_A_ROW = 3       # crashed trials in a row before the search gives up
 MAX_COLLAPSES_IN_A_ROW = 6   # trials in a row that learned nothing before the search gives up
 
@@ -65,7 +69,11 @@ class SearchConfig:
     final_top: int = 6
 
     def space(self) -> SpaceConfig:
-        return SpaceConfig(max_blocks=self.max_blocks, filters=(2, max(2, self.max_filters)))
+        return SpaceConfig(max_blocks=self.max_blocks, filters=(self.min_filters, max(2, self.max_filters)))
+
+    @property
+    def min_filters(self) -> int:
+        return min(MIN_FILTERS, max(2, self.max_filters))
 
     def identity(self) -> dict:
         """What must not change when resuming or joining a study."""
@@ -73,7 +81,7 @@ class SearchConfig:
         limits = {"max_flash": b.max_flash, "max_ram": b.max_ram, "max_latency_ms": b.max_latency_ms}
         return {"dataset": self.dataset, "objectives": list(self.objectives), "budget": limits,
                 "max_blocks": self.max_blocks, "max_filters": self.max_filters, "max_train": self.max_train,
-                "val_fraction": self.val_fraction, "epochs": self.epochs}
+                "val_fraction": self.val_fraction, "epochs": self.epochs, "min_filters": self.min_filters}
 
     def screen_fidelity(self, data: TrialData) -> Fidelity:
         return Fidelity("screen", int(self.epochs), len(data.x_train) / max(1, data.full_train))

@@ -74,7 +74,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="comma list starting with error, from error,flash,ram,macs,latency (default: error,flash,ram)")
     p.add_argument("--max-blocks", type=int_at_least(1, 3), default=3, metavar="N", help="conv blocks at most (1-3, default 3)")
     p.add_argument("--max-filters", type=int_at_least(2), default=64, metavar="N",
-                   help="filters per layer at most, >= 2 (default 64)")
+                   help="filters per layer at most, >= 2 (default 64; at least 4 unless this is lower)")
     p.add_argument("--max-train", type=int_at_least(MIN_TRAIN), metavar="N",
                    help=f"use at most this many training images (subsample), >= {MIN_TRAIN}")
     p.add_argument("--startup", type=nonnegative_int, default=4, metavar="N",
