@@ -3,6 +3,7 @@ the shared models come from the product package (sparsemcu.board_test.reference 
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 from pathlib import Path
 
@@ -148,3 +149,17 @@ def tie_accumulator(rng, mult: int, shift: int, bound: int) -> int:
     e = -shift
     target = int(rng.integers(-50, 50)) * (1 << e) + (1 << (e - 1))
     return int(np.clip(round(target * 2**31 / mult) + int(rng.integers(-1, 2)), -bound, bound))
+
+
+def fake_trial(run: Path, n: int, err: float, flash: int, ram: int = 100, feasible: bool = True,
+               final: bool = False) -> Path:
+    """A search trial's folder as the search writes it (RUN/trials/NNNN, or RUN/final/NNNN with
+    `final`), with a placeholder model: for tests of what reads run folders."""
+    from sparsemcu.nas import runs
+    d = (runs.final_dir if final else runs.trial_dir)(run, n)
+    d.mkdir(parents=True)
+    (d / f"trial{n:04d}.tflite").write_bytes(b"x")
+    (d / "metrics.json").write_text(json.dumps({
+        "trial": n, "val_error": err, "flash_bytes": flash, "arena_bytes": ram, "feasible": feasible,
+        "skipped_training": False, "tflite_path": f"trial{n:04d}.tflite", "num_classes": 10}))
+    return d

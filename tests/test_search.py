@@ -13,6 +13,8 @@ from sparsemcu.errors import SparsemcuError
 from sparsemcu.nas import runs
 from sparsemcu.nas.objectives import measure_options
 
+from harness import fake_trial
+
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 TINY = ["--dataset", "digits", "--epochs", "3", "--max-blocks", "1", "--max-filters", "8", "--startup", "2",
@@ -24,22 +26,13 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((run / "trials").glob("*/metrics.json"))]
 
 
-def _fabricate(run: Path, rows):
-    for i, (err, flash, ram, feasible) in enumerate(rows):
-        d = runs.trial_dir(run, i)
-        d.mkdir(parents=True)
-        (d / f"trial{i:04d}.tflite").write_bytes(b"x")
-        (d / "metrics.json").write_text(json.dumps({
-            "trial": i, "val_error": err, "flash_bytes": flash, "arena_bytes": ram, "feasible": feasible,
-            "skipped_training": False, "tflite_path": f"trial{i:04d}.tflite", "num_classes": 10}))
-
-
 def test_pick_ignores_infeasible_points(tmp_path):
-    _fabricate(tmp_path, [(0.01, 900, 90, False),   # most accurate and smallest, but over budget
-                          (0.05, 2000, 300, True),
-                          (0.10, 1000, 200, True),
-                          (0.05, 2500, 100, True),
-                          (0.90, 500, 100, True)])  # smallest but at chance level: not picked as smallest
+    for i, (err, flash, ram, feasible) in enumerate([(0.01, 900, 90, False),  # most accurate and smallest, but over budget
+                                                     (0.05, 2000, 300, True),
+                                                     (0.10, 1000, 200, True),
+                                                     (0.05, 2500, 100, True),
+                                                     (0.90, 500, 100, True)]):  # smallest but at chance: not picked
+        fake_trial(tmp_path, i, err, flash, ram, feasible)
     assert runs.pick(tmp_path, "most-accurate").name == "trial0001.tflite"  # ties -> less flash
     assert runs.pick(tmp_path, "smallest").name == "trial0002.tflite"
     assert runs.pick(tmp_path, "0").name == "trial0000.tflite"             # explicit number: any trial
@@ -52,7 +45,7 @@ def test_pick_ignores_infeasible_points(tmp_path):
 
 
 def test_pick_without_feasible_trial_is_an_error(tmp_path):
-    _fabricate(tmp_path, [(0.01, 900, 90, False)])
+    fake_trial(tmp_path, 0, 0.01, 900, 90, feasible=False)
     with pytest.raises(SparsemcuError, match="no feasible"):
         runs.pick(tmp_path, "smallest")
 

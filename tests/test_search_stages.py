@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ from sparsemcu.nas import runs
 from sparsemcu.nas.budget import INSTRUCTIONS_PER_MAC, Budget, latency_ms
 from sparsemcu.nas.finalise import select
 from sparsemcu.nas.hypervolume import hypervolume
+
+from harness import fake_trial
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -35,21 +36,12 @@ def test_final_selection_takes_fronts_in_rank_order():
     assert 5 not in {m["trial"] for m in select(recs + [_rec(5, 0.11, 50, 50)], 9)}
 
 
-def _fake_trial(run, stage, n, err, flash, ram=100):
-    d = Path(run) / stage / f"{n:04d}"
-    d.mkdir(parents=True)
-    (d / f"trial{n:04d}.tflite").write_bytes(b"x")
-    (d / "metrics.json").write_text(json.dumps({
-        "trial": n, "val_error": err, "flash_bytes": flash, "arena_bytes": ram, "feasible": True,
-        "skipped_training": False, "tflite_path": f"trial{n:04d}.tflite", "num_classes": 10}))
-
-
 def test_pick_chooses_among_finalised_models(tmp_path):
-    _fake_trial(tmp_path, "trials", 0, 0.30, 1000)
-    _fake_trial(tmp_path, "trials", 1, 0.10, 2000)   # best when screened ...
-    _fake_trial(tmp_path, "trials", 2, 0.40, 500)
-    _fake_trial(tmp_path, "final", 0, 0.08, 1000)    # ... but after retraining trial 0 wins
-    _fake_trial(tmp_path, "final", 1, 0.09, 2000)
+    fake_trial(tmp_path, 0, 0.30, 1000)
+    fake_trial(tmp_path, 1, 0.10, 2000)               # best when screened ...
+    fake_trial(tmp_path, 2, 0.40, 500)
+    fake_trial(tmp_path, 0, 0.08, 1000, final=True)   # ... but after retraining trial 0 wins
+    fake_trial(tmp_path, 1, 0.09, 2000, final=True)
     assert runs.pick(tmp_path, "most-accurate") == tmp_path / "final" / "0000" / "trial0000.tflite"
     assert runs.pick(tmp_path, "smallest") == tmp_path / "final" / "0000" / "trial0000.tflite"
     assert runs.pick(tmp_path, "1") == tmp_path / "final" / "0001" / "trial0001.tflite"
