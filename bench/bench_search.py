@@ -123,6 +123,7 @@ def run_one(cfg, log, final: bool) -> dict:
         "skipped_infeasible": sum(1 for r in records if r.get("skipped_training")),
         "morph_children": sum(1 for r in records if r.get("inherited_layers")),
         "morph_function_preserving": sum(1 for r in records if r.get("function_preserving")),
+        "morph_pairs": morph_pairs(study),
         "epochs_spent": res["epochs_spent"],
         "mean_epoch_cost_fresh": _mean([r.get("epoch_cost") for r in records
                                         if not r.get("inherited_layers") and not r.get("skipped_training")]),
@@ -136,6 +137,32 @@ def run_one(cfg, log, final: bool) -> dict:
         "screen_front": [_point(m) for m in screen_front], "final_front": [_point(m) for m in final_front],
         "finals": [_point(m) for m in finals],
     }
+
+
+def morph_pairs(study) -> list[dict]:
+    """Each morph child that inherited its parent's weights, with its parent: validation errors and
+    training cost in epochs (what morphism saves, and at what accuracy)."""
+    from optuna.trial import TrialState
+
+    from sparsemcu.nas.search import MORPH_ATTR
+    done = {t.number: t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    out = []
+    for n, a in sorted(done.items()):
+        parent = done.get(a.get(MORPH_ATTR)) if a.get(MORPH_ATTR) is not None else None
+        if parent and a.get("inherited_layers") and not a.get("skipped_training") and "val_error" in parent:
+            out.append({"child": n, "parent": int(a[MORPH_ATTR]), "child_val_error": a["val_error"],
+                        "parent_val_error": parent["val_error"], "child_epochs": a.get("epoch_cost"),
+                        "parent_epochs": parent.get("epoch_cost")})
+    return out
+
+
+def _morph_summary(rs: list[dict]) -> str:
+    pairs = [p for r in rs for p in r.get("morph_pairs", [])]
+    if not pairs:
+        return "-"
+    d_err = 100 * np.mean([p["child_val_error"] - p["parent_val_error"] for p in pairs])
+    ratio = np.mean([p["child_epochs"] / p["parent_epochs"] for p in pairs if p["parent_epochs"]])
+    return f"{len(pairs)}: {d_err:+.1f} pp val error vs parent at {ratio:.2f}x its epochs"
 
 
 def _tf_threads() -> int:
@@ -314,8 +341,8 @@ def write_report(args, results, targets, budget, out: Path) -> None:
          "## Targets", ""] + targets_table(results, targets) + [
          "", "## Hypervolume of the screened fronts (mean ± standard deviation over seeds)", "",
          "| sampler | seeds | HV screened | HV final | trials | collapsed | feasible | morph children "
-         "(function-preserving) | epochs/trial fresh, morph | screening wall s | final wall s |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "(function-preserving) | epochs/trial fresh, morph | morph child vs parent | screening wall s | "
+         "final wall s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, by_seed in results.items():
         s = summary[name]
         rs = list(by_seed.values())
@@ -326,7 +353,7 @@ def write_report(args, results, targets, budget, out: Path) -> None:
                  f"{sum(r['trials_collapsed'] for r in rs)} | {sum(r['feasible'] for r in rs)} | "
                  f"{sum(r['morph_children'] for r in rs)} ({sum(r['morph_function_preserving'] for r in rs)}) | "
                  f"{_mean([r['mean_epoch_cost_fresh'] for r in rs])}, {_mean([r['mean_epoch_cost_morph'] for r in rs])} | "
-                 f"{sum(r['trial_seconds'] for r in rs):.0f} | {sum(r['final_seconds'] for r in rs):.0f} |")
+                 f"{_morph_summary(rs)} | {sum(r['trial_seconds'] for r in rs):.0f} | {sum(r['final_seconds'] for r in rs):.0f} |")
     L += ["", f"Verdict (screened fronts, the samplers' comparison): {doc['verdict_screen']}.", "",
           f"Verdict (finalised fronts): {doc['verdict_final']}.", "",
           doc["hypervolume_definition"].capitalize() + ".", ""]
@@ -369,7 +396,13 @@ def _saved_or_run(path: Path, settings: dict, run, report_only: bool):
         rec = json.loads(path.read_text())
         if rec.get("settings") != settings:
             raise SystemExit(f"{path} was run with other settings ({rec.get('settings')}); delete it to re-run")
-        return rec["result"]
+        r = rec["result"]
+        db = Path(r["run_dir"]) / "study.db"
+        if "morph_pairs" not in r and db.is_file():  # saved before the benchmark recorded them
+            import optuna
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            r["morph_pairs"] = morph_pairs(optuna.load_study(study_name=None, storage=f"sqlite:///{db.resolve()}"))
+        return r
     if report_only:
         return None
     r = run()

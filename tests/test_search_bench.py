@@ -41,6 +41,7 @@ def test_small_search_benchmark(tmp_path):
         assert s["hv_final"]["n"] == (2 if name == "sparse" else 0)  # only the final samplers are finalised
         for seed, r in doc["runs"][name].items():
             assert r["epochs_spent"] >= 0.4                       # equal budgets, counted in epochs
+            assert all(m["child_val_error"] <= 1 and m["parent"] < m["child"] for m in r["morph_pairs"])
             assert (r["hv_final"] is not None) == (name == "sparse") and (name == "sparse" or not r["finals"])
             for p in r["final_front"]:                            # the copied model measures as reported
                 tfl = (out / p["file"]).read_bytes()
@@ -51,7 +52,7 @@ def test_small_search_benchmark(tmp_path):
     assert target["epochs_spent"] >= 1.0 and target["budget"]["max_flash"] == 16384 and target["finals"]
     assert all(p["flash_bytes"] <= 16384 and p["arena_bytes"] <= 4096 for p in target["screen_front"])
     md = (out / "search.md").read_text()
-    assert "## Targets" in md and "± " in md and "Verdict" in md
+    assert "## Targets" in md and "± " in md and "Verdict" in md and "morph child vs parent" in md
     assert (out / "search_pareto.png").stat().st_size > 5000
     trained = sorted(p.stat().st_mtime for p in tmp_path.glob("*/*/*/*/metrics.json"))
     assert bench.main(argv) == 0                                   # resumes: nothing is trained again
