@@ -8,13 +8,19 @@ For every suggestion:
      inform the error GP);
   2. draw a fresh random weighting lambda ~ Dirichlet(1) and scalarise the normalised
      objectives with the Chebyshev (max) scalarisation;
-  3. sample candidates: random points of the space and *morphs* of good earlier trials
+  3. sample candidates: random points of the space, *morphs* of good earlier trials
      (network morphism moves on a Pareto-optimal feasible trial: widen a block or a dense
      layer, deepen a block, grow a kernel, or change its pruning / training settings; the
-     child starts from the parent's trained function, `nas/morph.py`, and trains fewer epochs);
+     child starts from the parent's trained function, `nas/morph.py`, and trains fewer epochs)
+     and *mutations* of good trials (one to three of their parameters changed to a neighbouring
+     value, any parameter: pooling, head, layer types...; trained from scratch). Under a small
+     budget almost no random point is feasible, and morphs only grow a network, so without
+     mutations the search cannot leave a poor small architecture;
   4. pick the candidate maximising the Monte-Carlo expected improvement of the
      scalarised objective over the best feasible trial, times the GP probability that
-     flash and RAM are within the budget.
+     flash and RAM are within the budget, halved for every evaluated trial that already had
+     the candidate's architecture (else the search re-trains one architecture with slightly
+     different learning rates, whose noisy errors keep its expected improvement up).
 The first `n_startup_trials` are random. The chosen parent of trial N is `parent_of(N)`; the
 search stores it in the trial's user attr `morph_parent`.
 
@@ -103,6 +109,8 @@ def _perturb(rng: np.random.Generator, d, value):
 # Settings a morph may change without touching the trained function (pruning, training).
 _SETTINGS = ("prune", "prune_target", "prune_kl", "prune_threshold", "lr", "batch_size", "augment")
 WIDEN_FACTOR = (1.25, 2.0)
+# a candidate's score is multiplied by this for every evaluated trial with the same architecture
+ARCH_REPEAT_DECAY = 0.5
 # encoded candidates this close to an evaluated trial are not proposed again
 DUPLICATE_DISTANCE = 1e-6  # a widened layer gets this many times the filters (at least one more)
 
@@ -145,6 +153,25 @@ def morph_move(rng: np.random.Generator, params: dict, dists: dict) -> dict:
     return p
 
 
+def mutate(rng: np.random.Generator, params: dict, dists: dict) -> dict:
+    """One to three active parameters changed to a neighbouring value (`_perturb`); not
+    function-preserving, so the child trains from scratch."""
+    names = sorted(n for n in active_names(params) if n in dists)
+    for _ in range(10):  # a float at its bound may not move: try again
+        p = dict(params)
+        for n in rng.choice(names, size=min(len(names), int(rng.integers(1, 4))), replace=False):
+            n = str(n)
+            p[n] = _perturb(rng, dists[n], p[n])
+        if p != params:
+            return p
+    return p
+
+
+def architecture(params: dict) -> tuple:
+    """The active parameters that define the network (not its pruning or training settings)."""
+    return tuple(sorted((n, params[n]) for n in active_names(params) if n not in _SETTINGS and n in params))
+
+
 def _nondominated(Y: np.ndarray) -> np.ndarray:
     n = len(Y)
     keep = np.ones(n, bool)
@@ -159,7 +186,8 @@ def _nondominated(Y: np.ndarray) -> np.ndarray:
 
 class SpArSeSampler(BaseSampler):
     def __init__(self, space: SpaceConfig | None = None, *, n_startup_trials: int = 5,
-                 n_candidates: int = 512, morph_fraction: float = 0.5, mc_samples: int = 64,
+                 n_candidates: int = 512, morph_fraction: float = 0.35, mutate_fraction: float = 0.35,
+                 mc_samples: int = 64,
                  constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
                  budgets: dict[int, float] | None = None, seed: int | None = None):
         """`budgets` maps an objective index (e.g. 1 = flash, 2 = RAM) to its upper bound, used
@@ -170,6 +198,7 @@ class SpArSeSampler(BaseSampler):
         self._n_startup = int(n_startup_trials)
         self._n_cand = int(n_candidates)
         self._morph_fraction = float(morph_fraction)
+        self._mutate_fraction = float(mutate_fraction)
         self._mc = int(mc_samples)
         self._constraints_func = constraints_func
         self._budgets = dict(budgets or {})
@@ -247,25 +276,29 @@ class SpArSeSampler(BaseSampler):
 
         best = scal(Y[feas]).min() if feas.any() else scal(Y).min() + 0.5
 
-        # candidates: random + morphs of good feasible trials (Pareto front first)
+        # candidates: random + morphs and mutations of good feasible trials (Pareto front first)
         n_morph = int(self._n_cand * self._morph_fraction) if feas.any() else 0
+        n_mutate = int(self._n_cand * self._mutate_fraction) if feas.any() else 0
         cands: list[dict] = []
         parents: list[int | None] = []
-        for _ in range(self._n_cand - n_morph):
+        for _ in range(self._n_cand - n_morph - n_mutate):
             cands.append({n: _sample_value(rng, d) for n, d in self._dists.items()})
             parents.append(None)
-        if n_morph:
+        if n_morph or n_mutate:
             idx = np.where(feas)[0]
             front = idx[_nondominated(Y[idx])]
             by_scal = idx[np.argsort(scal(Y[idx]))][:5]
             pool = np.unique(np.concatenate([front, by_scal]))
-            for _ in range(n_morph):
+            for i in range(n_morph + n_mutate):
                 p = trials[int(pool[rng.integers(len(pool))])]
                 child = dict(p.params)
-                for _ in range(int(rng.integers(1, 3))):
-                    child = morph_move(rng, child, self._dists)
+                if i < n_morph:
+                    for _ in range(int(rng.integers(1, 3))):
+                        child = morph_move(rng, child, self._dists)
+                else:
+                    child = mutate(rng, child, self._dists)
                 cands.append(child)
-                parents.append(p.number)
+                parents.append(p.number if i < n_morph else None)
         Xc = np.stack([self._enc.encode(c) for c in cands])
         mus, sds = zip(*(gp.predict(Xc) for gp in gps))
         mu = np.stack(mus, 1)
@@ -281,6 +314,11 @@ class SpArSeSampler(BaseSampler):
             b = math.log(bound) if logged[j] else bound
             pof *= norm.cdf((b - mu[:, j]) / np.maximum(sd[:, j], 1e-9))
         score = ei * pof + 1e-12 * pof  # with no improvement anywhere, prefer likely-feasible
+        seen: dict[tuple, int] = {}
+        for t in trials:
+            a = architecture(t.params)
+            seen[a] = seen.get(a, 0) + 1
+        score = score * ARCH_REPEAT_DECAY ** np.array([seen.get(architecture(c), 0) for c in cands], float)
         # never propose a configuration that was evaluated already (same encoded point)
         d2 = ((Xc[:, None, :] - X[None, :, :]) ** 2).sum(-1).min(1)
         score = np.where(d2 > DUPLICATE_DISTANCE ** 2, score, -1.0)

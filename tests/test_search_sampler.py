@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from sparsemcu.nas.gp import GP
-from sparsemcu.nas.sampler import SpArSeSampler, morph_move
+from sparsemcu.nas.sampler import SpArSeSampler, architecture, morph_move, mutate
 from sparsemcu.nas.space import SpaceConfig, active_names, decode, suggest
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -59,6 +59,10 @@ def test_sampler_multiobjective_constrained_with_morphism():
     # no configuration is proposed twice by the model-based phase
     keys = [tuple(sorted(t.params.items())) for t in trials[5:]]
     assert len(set(keys)) == len(keys)
+    # nor does it keep re-training one architecture with other learning rates (this objective
+    # rewards exactly that; without the repeat penalty one architecture took 4-8 of the 20)
+    archs = [architecture(t.params) for t in trials[5:]]
+    assert max(archs.count(a) for a in archs) <= 2
     # the model-based phase mostly stays within the budget (probability of feasibility)
     late = trials[5:]
     assert sum(t.user_attrs["feasible"] for t in late) >= 0.6 * len(late)
@@ -98,3 +102,22 @@ def test_morph_moves_grow_the_network_or_change_a_setting():
             assert b.blocks[1].layers[0].filters == 32 and len(b.blocks[1].layers) == 3  # at its maximum
         else:
             assert changed <= {"prune", "prune_target", "prune_kl", "prune_threshold", "lr", "batch_size", "augment"}
+
+
+def test_mutations_change_any_active_parameter_within_the_space():
+    space = SpaceConfig(max_blocks=2, filters=(4, 32))
+    dists = space.distributions()
+    rng = np.random.default_rng(1)
+    parent = {n: (d.choices[0] if hasattr(d, "choices") else d.low) for n, d in dists.items()}
+    parent.update(n_blocks=2, b0_layers=2, b1_layers=1, n_dense=1, prune="magnitude")
+    changed = set()
+    for _ in range(300):
+        child = mutate(rng, parent, dists)
+        diff = {n for n in parent if child[n] != parent[n]}
+        assert 1 <= len(diff) <= 3 and diff <= active_names(parent) | active_names(child)
+        for n in diff:
+            d = dists[n]
+            assert child[n] in d.choices if hasattr(d, "choices") else d.low <= child[n] <= d.high
+        changed |= diff
+    # not only growth: pooling, head, layer types and settings move too
+    assert {"head", "b0_pool", "b0_l1_type", "lr", "prune_target", "n_blocks"} <= changed
