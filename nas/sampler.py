@@ -21,7 +21,8 @@ For every suggestion:
      flash and RAM are within the budget, halved for every evaluated trial that already had
      the candidate's architecture (else the search re-trains one architecture with slightly
      different learning rates, whose noisy errors keep its expected improvement up).
-The first `n_startup_trials` are random. The chosen parent of trial N is `parent_of(N)`; the
+The start is random until `n_startup_trials` trials were trained (trials skipped as certainly over
+budget do not count, up to a bound). The chosen parent of trial N is `parent_of(N)`; the
 search stores it in the trial's user attr `morph_parent`.
 
 Only Optuna's public API is used: completed trials come from `study.get_trials`, constraints
@@ -109,6 +110,8 @@ def _perturb(rng: np.random.Generator, d, value):
 # Settings a morph may change without touching the trained function (pruning, training).
 _SETTINGS = ("prune", "prune_target", "prune_kl", "prune_threshold", "lr", "batch_size", "augment")
 WIDEN_FACTOR = (1.25, 2.0)
+# the random start draws at most this many times n_startup_trials points (see _starting)
+STARTUP_DRAWS_FACTOR = 8
 # a candidate's score is multiplied by this for every evaluated trial with the same architecture
 ARCH_REPEAT_DECAY = 0.5
 # encoded candidates this close to an evaluated trial are not proposed again
@@ -216,9 +219,16 @@ class SpArSeSampler(BaseSampler):
         self._random.reseed_rng()
 
     # -- Optuna interface -------------------------------------------------------------
+    def _starting(self, done: Sequence[FrozenTrial]) -> bool:
+        """Still in the random start: fewer than `n_startup_trials` trials were trained. A trial skipped
+        as certainly over budget costs a few seconds and no training, so under a small budget (where
+        most random points are over it) the start keeps drawing until it has trained that many, up to
+        STARTUP_DRAWS_FACTOR times as many draws."""
+        trained = sum(1 for t in done if not t.user_attrs.get("skipped_training", False))
+        return trained < self._n_startup and len(done) < STARTUP_DRAWS_FACTOR * max(1, self._n_startup)
+
     def infer_relative_search_space(self, study, trial):
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if len(done) < self._n_startup:
+        if self._starting(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
             return {}
         return dict(self._dists)
 
@@ -231,7 +241,7 @@ class SpArSeSampler(BaseSampler):
         trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                   if t.values is not None and all(n in t.params for n in self._dists)
                   and all(np.isfinite(v) for v in t.values)]
-        if len(trials) < max(2, self._n_startup):
+        if len(trials) < 2 or self._starting(trials):
             return {}
         params, parent = self._suggest(study, trials)
         if parent is not None:

@@ -121,3 +121,13 @@ def test_mutations_change_any_active_parameter_within_the_space():
         changed |= diff
     # not only growth: pooling, head, layer types and settings move too
     assert {"head", "b0_pool", "b0_l1_type", "lr", "prune_target", "n_blocks"} <= changed
+
+
+def test_random_start_lasts_until_enough_trials_were_trained():
+    sampler = SpArSeSampler(SpaceConfig(max_blocks=1), n_startup_trials=2)
+
+    def done(skipped):
+        return optuna.trial.create_trial(values=[0.5, 1.0], user_attrs={"skipped_training": skipped})
+    assert sampler._starting([done(True)] * 10 + [done(False)])   # draws skipped as over budget do not count
+    assert not sampler._starting([done(True)] * 10 + [done(False)] * 2)
+    assert not sampler._starting([done(True)] * 16)               # bounded: 8 x n_startup_trials draws
