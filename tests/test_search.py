@@ -12,6 +12,7 @@ from sparsemcu.cli import main
 from sparsemcu.errors import SparsemcuError
 from sparsemcu.nas import runs
 from sparsemcu.nas.objectives import measure_options
+from sparsemcu.nas.training import is_collapsed
 
 from harness import fake_trial
 
@@ -61,7 +62,9 @@ def test_search_budget_and_run_dir(tmp_path, capsys):
     ms = _metrics(run)
     assert len(ms) >= 3
     for m in ms:
-        feasible = m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram
+        # within budget, and the int8 model (pruned, quantised) is better than chance
+        feasible = (m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram
+                    and not is_collapsed(m["val_accuracy"], 10))
         if m.get("collapsed"):  # learned nothing: never a feasible point, whatever its size
             assert not m["feasible"] and not m.get("tflite_path")
             continue
