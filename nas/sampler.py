@@ -109,13 +109,13 @@ def _perturb(rng: np.random.Generator, d, value):
 
 # Settings a morph may change without touching the trained function (pruning, training).
 _SETTINGS = ("prune", "prune_target", "prune_kl", "prune_threshold", "lr", "batch_size", "augment")
-WIDEN_FACTOR = (1.25, 2.0)
+WIDEN_FACTOR = (1.25, 2.0)  # a widened layer gets this many times the filters (at least one more)
 # the random start draws at most this many times n_startup_trials points (see _starting)
 STARTUP_DRAWS_FACTOR = 8
 # a candidate's score is multiplied by this for every evaluated trial with the same architecture
 ARCH_REPEAT_DECAY = 0.5
 # encoded candidates this close to an evaluated trial are not proposed again
-DUPLICATE_DISTANCE = 1e-6  # a widened layer gets this many times the filters (at least one more)
+DUPLICATE_DISTANCE = 1e-6
 
 
 def morph_move(rng: np.random.Generator, params: dict, dists: dict) -> dict:
