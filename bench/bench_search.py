@@ -17,8 +17,8 @@ Two parts, both resumable:
    with the search's measured screening time.
 
 Writes bench/results/search.json, search.md and search_pareto.png (the fronts of every seed), and
-copies every finalised model (int8 .tflite; input: the 28x28x1 image with pixels scaled to
-[0, 1] before quantisation) to bench/results/search/. A finished run is kept as
+copies the models of every screened front and every finalised model (int8 .tflite; input: the
+28x28x1 image with pixels scaled to [0, 1] before quantisation) to bench/results/search/. A finished run is kept as
 bench/results/search_runs/<name>.json (with its models in search/) and is not redone, so the
 benchmark can be completed over several sessions or machines, and by several processes at once
 (each on its own runs; `--report-only` then writes the report from every saved run).
@@ -249,22 +249,21 @@ def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
     plt.close(fig)
 
 
-def copy_final_models(results: dict, dest: Path) -> dict:
-    """Copy every finalised model (the fronts and the target candidates) to dest; returns
-    {(run name, seed, trial): file name}."""
+def copy_models(results: dict, dest: Path) -> None:
+    """Copy the models of every run's screened front (`<run>_seed<s>_screen<trial>.tflite`) and every
+    finalised model (`<run>_seed<s>_trial<trial>.tflite`) to dest, and name the file in each point.
+    A saved run whose run directory is gone (another machine) keeps the files copied when it ran."""
     dest.mkdir(parents=True, exist_ok=True)
-    names = {}
     for sampler, by_seed in results.items():
         for seed, r in by_seed.items():
-            for p in r["final_front"] + r["finals"]:
-                src = Path(p["_dir"]) / p["tflite_path"]
-                name = f"{sampler}_seed{seed}_trial{p['trial']:04d}.tflite"
-                if src.is_file():
-                    shutil.copyfile(src, dest / name)
-                    p["file"] = f"search/{name}"
-                if p.get("file"):  # copied now, or when a saved run was finished (its run dir may be gone)
-                    names[(sampler, seed, p["trial"])] = name
-    return names
+            for kind, points in (("screen", r["screen_front"]), ("trial", r["final_front"] + r["finals"])):
+                for p in points:
+                    name = f"{sampler}_seed{seed}_{kind}{p['trial']:04d}.tflite"
+                    src = Path(p["_dir"]) / p["tflite_path"]
+                    if src.is_file():
+                        shutil.copyfile(src, dest / name)
+                    if (dest / name).is_file():
+                        p["file"] = f"search/{name}"
 
 
 def _hours(r: dict) -> str:
@@ -323,7 +322,7 @@ def write_report(args, results, targets, budget, out: Path) -> None:
            "runs": {s: {str(k): v for k, v in r.items()} for s, r in results.items()},
            "target_searches": targets}
     out.mkdir(parents=True, exist_ok=True)
-    copy_final_models({**results, **{f"target_{k}": {0: v} for k, v in targets.items()}}, out / "search")
+    copy_models({**results, **{f"target_{k}": {0: v} for k, v in targets.items()}}, out / "search")
     (out / "search.json").write_text(json.dumps(doc, indent=1, default=str))
     if results:
         plot(results, summary, out / "search_pareto.png", bd)

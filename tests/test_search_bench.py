@@ -43,7 +43,7 @@ def test_small_search_benchmark(tmp_path):
             assert r["epochs_spent"] >= 0.4                       # equal budgets, counted in epochs
             assert all(m["child_val_error"] <= 1 and m["parent"] < m["child"] for m in r["morph_pairs"])
             assert (r["hv_final"] is not None) == (name == "sparse") and (name == "sparse" or not r["finals"])
-            for p in r["final_front"]:                            # the copied model measures as reported
+            for p in r["final_front"] + r["screen_front"]:        # the copied model measures as reported
                 tfl = (out / p["file"]).read_bytes()
                 fp = footprint(tfl, measure_options())
                 assert (fp["flash_bytes"], fp["arena_bytes"]) == (p["flash_bytes"], p["arena_bytes"])
