@@ -21,7 +21,8 @@ copies the models of every screened front and every finalised model (int8 .tflit
 28x28x1 image with pixels scaled to [0, 1] before quantisation) to bench/results/search/. A finished run is kept as
 bench/results/search_runs/<name>.json (with its models in search/) and is not redone, so the
 benchmark can be completed over several sessions or machines, and by several processes at once
-(each on its own runs; `--report-only` then writes the report from every saved run).
+(each on its own runs). The report always covers every saved run of these settings, whichever
+process ran it; `--report-only` rewrites it without running anything.
 
     .venv/bin/python bench/bench_search.py                       (the full benchmark: hours)
     .venv/bin/python bench/bench_search.py --samplers sparse,random --seeds 0 --budget-epochs 4 ...
@@ -33,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -338,6 +340,8 @@ def write_report(args, results, targets, budget, out: Path) -> None:
          f"{args.target_budget_epochs} epochs of screening, then the final stage for its {args.target_final_top} best "
          f"trials. Machine: {os.cpu_count()} CPU cores, no GPU.", "",
          "## Targets", ""] + targets_table(results, targets) + [
+         "", "A target is met only by a model a search found and finalised; what the training recipe reaches on "
+         "hand-picked architectures of the same space is in [search_recipe.md](search_recipe.md).",
          "", "## Hypervolume of the screened fronts (mean ± standard deviation over seeds)", "",
          "| sampler | seeds | HV screened | HV final | trials | collapsed | feasible | morph children "
          "(function-preserving) | epochs/trial fresh, morph | morph child vs parent | screening wall s | "
@@ -351,7 +355,8 @@ def write_report(args, results, targets, budget, out: Path) -> None:
         L.append(f"| {name} | {len(rs)} | {ms('hv_screen')} | {ms('hv_final')} | {sum(r['trials_complete'] for r in rs)} | "
                  f"{sum(r['trials_collapsed'] for r in rs)} | {sum(r['feasible'] for r in rs)} | "
                  f"{sum(r['morph_children'] for r in rs)} ({sum(r['morph_function_preserving'] for r in rs)}) | "
-                 f"{_mean([r['mean_epoch_cost_fresh'] for r in rs])}, {_mean([r['mean_epoch_cost_morph'] for r in rs])} | "
+                 f"{_mean([r['mean_epoch_cost_fresh'] for r in rs]) or '-'}, "
+                 f"{_mean([r['mean_epoch_cost_morph'] for r in rs]) or '-'} | "
                  f"{_morph_summary(rs)} | {sum(r['trial_seconds'] for r in rs):.0f} | {sum(r['final_seconds'] for r in rs):.0f} |")
     L += ["", f"Verdict (screened fronts, the samplers' comparison): {doc['verdict_screen']}.", "",
           f"Verdict (finalised fronts): {doc['verdict_final']}.", "",
@@ -412,6 +417,34 @@ def _saved_or_run(path: Path, settings: dict, run, report_only: bool):
     return r
 
 
+def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
+    """Every finished run in `saved` with this benchmark's settings, whichever process ran it: the
+    comparison runs by sampler and seed, and the target searches by name. Runs of other settings are
+    left out of the report (with a line saying so)."""
+    from sparsemcu.commands.search import resolve_budget
+    results: dict = {s: {} for s in COLORS}
+    targets: dict = {}
+    for path in sorted(saved.glob("*.json")):
+        m_run = re.fullmatch(r"(\w+)_seed(\d+)", path.stem)
+        m_target = re.fullmatch(r"target_flash(\d+)_ram(\d+)", path.stem)
+        if m_target:
+            settings = target_settings(args, resolve_budget(args.board, int(m_target[1]), int(m_target[2])))
+        elif m_run and m_run[1] in results:
+            settings = run_settings(args, budget, m_run[1] in args.final_samplers)
+        else:
+            continue
+        try:
+            r = _saved_or_run(path, settings, None, report_only=True)
+        except SystemExit as exc:
+            log(f"not in the report: {exc}")
+            continue
+        if m_target:
+            targets[path.stem[len("target_"):]] = r
+        else:
+            results[m_run[1]][int(m_run[2])] = r
+    return {k: dict(sorted(v.items())) for k, v in results.items() if v}, targets
+
+
 def _pairs(text: str) -> list[tuple[int, int]]:
     out = []
     for item in filter(None, (x.strip() for x in text.split(","))):
@@ -457,12 +490,11 @@ def main(argv=None) -> int:
     from sparsemcu.commands.search import resolve_budget
     budget = resolve_budget(args.board, args.max_flash, args.max_ram)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
-    results: dict = {s: {} for s in samplers}
-    targets: dict = {}
     workdir, out = Path(args.workdir), Path(args.out)
     saved = out / "search_runs"  # one small JSON per finished run, kept with the results
     order = [(seed, s) for seed in args.seeds for s in samplers]  # every sampler's seed 0 first
-    jobs = [("run", s, seed) for seed, s in order] + [("target", f, r) for f, r in args.target_searches]
+    jobs = [] if args.report_only else (
+        [("run", s, seed) for seed, s in order] + [("target", f, r) for f, r in args.target_searches])
     bar = tqdm(jobs, desc="bench runs", unit="run", file=sys.stderr, dynamic_ncols=True)
     log = lambda s: tqdm.write(s, file=sys.stderr)  # noqa: E731
     for kind, a, b in bar:
@@ -473,10 +505,8 @@ def main(argv=None) -> int:
             cfg = _search_config(args, f"{sampler}_seed{seed}", sampler, seed, budget, study=f"bench_{sampler}",
                                  budget_epochs=args.budget_epochs, final_epochs=args.final_epochs,
                                  final_top=args.final_top, workdir=workdir)
-            r = _saved_or_run(saved / f"{sampler}_seed{seed}.json", run_settings(args, budget, final),
-                              lambda: run_one(cfg, log, final), args.report_only)
-            if r is not None:
-                results[sampler][seed] = r
+            path, settings, run = (saved / f"{sampler}_seed{seed}.json", run_settings(args, budget, final),
+                                   lambda: run_one(cfg, log, final))
         else:
             name = f"flash{a}_ram{b}"
             bar.set_postfix_str(f"target search {name}")
@@ -484,13 +514,13 @@ def main(argv=None) -> int:
             cfg = _search_config(args, name, "sparse", 0, tb, study="target", budget_epochs=args.target_budget_epochs,
                                  final_epochs=args.final_epochs, final_top=args.target_final_top,
                                  workdir=workdir.parent / "targets")
-            r = _saved_or_run(saved / f"target_{name}.json", target_settings(args, tb),
-                              lambda: run_one(cfg, log, True), args.report_only)
-            if r is not None:
-                targets[name] = r
-        if not args.report_only:
-            write_report(args, {k: v for k, v in results.items() if v}, targets, budget, out)
-    write_report(args, {k: v for k, v in results.items() if v}, targets, budget, out)
+            path, settings, run = saved / f"target_{name}.json", target_settings(args, tb), lambda: run_one(cfg, log, True)
+        if not path.is_file():
+            _saved_or_run(path, settings, run, report_only=False)
+            write_report(args, *collect_saved(args, budget, saved, log), budget, out)
+        else:
+            _saved_or_run(path, settings, run, report_only=True)  # a saved run of other settings is an error
+    write_report(args, *collect_saved(args, budget, saved, log), budget, out)
     print(f"wrote {out / 'search.json'}, search.md, search_pareto.png, search/", file=sys.stderr)
     return 0
 

@@ -62,3 +62,9 @@ def test_small_search_benchmark(tmp_path):
     assert bench.main(argv + ["--report-only"]) == 0              # the report from the saved runs alone
     again = json.loads((out / "search.json").read_text())
     assert again["summary"] == doc["summary"] and again["target_searches"].keys() == doc["target_searches"].keys()
+    only_random = list(argv)
+    only_random[only_random.index("--samplers") + 1] = "random"
+    only_random[only_random.index("--target-searches") + 1] = ""
+    assert bench.main(only_random) == 0          # a process running some of the runs reports all saved runs
+    again = json.loads((out / "search.json").read_text())
+    assert again["summary"] == doc["summary"] and again["target_searches"].keys() == doc["target_searches"].keys()
