@@ -394,27 +394,28 @@ def target_settings(args, budget) -> dict:
             "constraint": budget.to_dict()}
 
 
-def _saved_or_run(path: Path, settings: dict, run, report_only: bool):
-    """A finished run's summary from `path`, else (unless report_only) run() and save it there."""
-    if path.is_file():  # finished in an earlier invocation (perhaps on another machine): not redone
-        rec = json.loads(path.read_text())
-        if rec.get("settings") != settings:
-            raise SystemExit(f"{path} was run with other settings ({rec.get('settings')}); delete it to re-run")
-        r = rec["result"]
-        db = Path(r["run_dir"]) / "study.db"
-        if "morph_pairs" not in r and db.is_file():  # saved before the benchmark recorded them
-            import optuna
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            r["morph_pairs"] = morph_pairs(optuna.load_study(study_name=None, storage=f"sqlite:///{db.resolve()}"))
-        return r
-    if report_only:
+def load_saved(path: Path, settings: dict) -> dict | None:
+    """The summary of a run finished earlier (perhaps on another machine) and saved at `path`, None if
+    there is none; a saved run of other settings is an error (it would be silently mixed in)."""
+    if not path.is_file():
         return None
-    r = run()
+    rec = json.loads(path.read_text())
+    if rec.get("settings") != settings:
+        raise SystemExit(f"{path} was run with other settings ({rec.get('settings')}); delete it to re-run")
+    r = rec["result"]
+    db = Path(r["run_dir"]) / "study.db"
+    if "morph_pairs" not in r and db.is_file():  # saved before the benchmark recorded them
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        r["morph_pairs"] = morph_pairs(optuna.load_study(study_name=None, storage=f"sqlite:///{db.resolve()}"))
+    return r
+
+
+def save_run(path: Path, settings: dict, result: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "result": r}, indent=1, default=str))
+    tmp.write_text(json.dumps({"settings": settings, "result": result}, indent=1, default=str))
     os.replace(tmp, path)
-    return r
 
 
 def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
@@ -434,7 +435,7 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
         else:
             continue
         try:
-            r = _saved_or_run(path, settings, None, report_only=True)
+            r = load_saved(path, settings)
         except SystemExit as exc:
             log(f"not in the report: {exc}")
             continue
@@ -515,11 +516,9 @@ def main(argv=None) -> int:
                                  final_epochs=args.final_epochs, final_top=args.target_final_top,
                                  workdir=workdir.parent / "targets")
             path, settings, run = saved / f"target_{name}.json", target_settings(args, tb), lambda: run_one(cfg, log, True)
-        if not path.is_file():
-            _saved_or_run(path, settings, run, report_only=False)
+        if load_saved(path, settings) is None:  # else finished earlier: not redone
+            save_run(path, settings, run())
             write_report(args, *collect_saved(args, budget, saved, log), budget, out)
-        else:
-            _saved_or_run(path, settings, run, report_only=True)  # a saved run of other settings is an error
     write_report(args, *collect_saved(args, budget, saved, log), budget, out)
     print(f"wrote {out / 'search.json'}, search.md, search_pareto.png, search/", file=sys.stderr)
     return 0
