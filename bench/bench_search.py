@@ -7,8 +7,8 @@ Two parts, both resumable:
    `--budget-epochs` full-dataset-equivalent training epochs (a trial on a fifth of the images for
    5 epochs costs 1), under the same flash/RAM budget. Fronts are chosen on validation and scored on
    test: the hypervolume of a run is that of its validation-Pareto models' int8 *test* errors, in
-   (test error, log flash / log max flash, log RAM / log max RAM) with reference (1, 1, 1) (larger is
-   better). The samplers differ only in screening, so the comparison is on the screened trials; the
+   (test error, size(flash), size(RAM)) with size(x) = log(x / 256 B) / log(max / 256 B) (0 at or below
+   256 B, 1 at the budget) and reference (1, 1, 1) (larger is better). The samplers differ only in screening, so the comparison is on the screened trials; the
    runs of `--final-samplers` (default: SpArSe) also retrain their best trials, plus the most accurate
    trial within each size target, at full budget (the final stage, `nas/finalise.py`).
 2. The target searches. For each `--target-searches` budget (flash:RAM), one SpArSe search under
@@ -45,6 +45,8 @@ import sparsemcu.tf  # noqa: E402,F401  (TensorFlow environment)
 
 import numpy as np  # noqa: E402
 
+from sparsemcu.nas.space import SPACE_VERSION  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 # (max flash B, max arena B, wanted int8 test accuracy): the issue's targets
@@ -53,11 +55,19 @@ COLORS = {"sparse": "tab:red", "nsga2": "tab:blue", "tpe": "tab:green", "random"
 MARKERS = "os^Dv<>"
 
 
-def _normalised(p, budget):
+# Sizes at or below this count as 0 in the hypervolume: log(x) / log(max) would put every model above
+# about 1 KB near 1 (0.7 of the way from 1 B to 32 KB) and compress the differences between fronts.
+HV_SIZE_FLOOR = 256
+
+
+def _size(x: float, max_x: float) -> float:
     import math
-    lf = math.log(max(p["flash_bytes"], 2)) / math.log(budget["max_flash"])
-    lr = math.log(max(p["arena_bytes"], 2)) / math.log(budget["max_ram"])
-    return [1.0 - p["test_accuracy_int8"], lf, lr]
+    return math.log(max(x, HV_SIZE_FLOOR) / HV_SIZE_FLOOR) / math.log(max_x / HV_SIZE_FLOOR)
+
+
+def _normalised(p, budget):
+    return [1.0 - p["test_accuracy_int8"], _size(p["flash_bytes"], budget["max_flash"]),
+            _size(p["arena_bytes"], budget["max_ram"])]
 
 
 def hypervolume(points, budget) -> float:
@@ -315,8 +325,9 @@ def write_report(args, results, targets, budget, out: Path) -> None:
                       "max_filters": args.max_filters, "startup": args.startup, "seeds": args.seeds,
                       "target_budget_epochs": args.target_budget_epochs, "target_final_top": args.target_final_top},
            "constraint": bd, "targets": [{"max_flash": f, "max_ram": r, "test_accuracy": a} for f, r, a in TARGETS],
-           "hypervolume_definition": "validation-Pareto models scored by int8 test error in (test error, log flash / "
-                                     "log max_flash, log RAM / log max_RAM), reference (1, 1, 1); larger is better",
+           "hypervolume_definition": f"validation-Pareto models scored by int8 test error in (test error, size(flash), "
+                                     f"size(RAM)), size(x) = log(x / {HV_SIZE_FLOOR} B) / log(max / {HV_SIZE_FLOOR} B) "
+                                     f"(0 at or below {HV_SIZE_FLOOR} B), reference (1, 1, 1); larger is better",
            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version()},
            "summary": summary, "verdict_screen": verdict(summary, "hv_screen"),
@@ -360,7 +371,7 @@ def write_report(args, results, targets, budget, out: Path) -> None:
                  f"{_morph_summary(rs)} | {sum(r['trial_seconds'] for r in rs):.0f} | {sum(r['final_seconds'] for r in rs):.0f} |")
     L += ["", f"Verdict (screened fronts, the samplers' comparison): {doc['verdict_screen']}.", "",
           f"Verdict (finalised fronts): {doc['verdict_final']}.", "",
-          doc["hypervolume_definition"].capitalize() + ".", ""]
+          doc["hypervolume_definition"][:1].upper() + doc["hypervolume_definition"][1:] + ".", ""]
     for name, r in targets.items():
         L += _front_table(f"## Target search {name} ({r['trials_complete']} trials, {_hours(r)}; "
                           f"{r['final_seconds'] / 3600:.2f} h final stage): finalised models", r, "finals")
@@ -379,7 +390,8 @@ def write_report(args, results, targets, budget, out: Path) -> None:
 
 def run_settings(args, budget, final: bool) -> dict:
     """What a saved comparison run must share with this invocation to be reused."""
-    d = {"dataset": args.dataset, "budget_epochs": args.budget_epochs, "epochs": args.epochs,
+    d = {"dataset": args.dataset, "space": SPACE_VERSION, "hv_size_floor": HV_SIZE_FLOOR,
+         "budget_epochs": args.budget_epochs, "epochs": args.epochs,
          "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
          "startup": args.startup, "constraint": budget.to_dict()}
     if final:
@@ -388,7 +400,8 @@ def run_settings(args, budget, final: bool) -> dict:
 
 
 def target_settings(args, budget) -> dict:
-    return {"dataset": args.dataset, "budget_epochs": args.target_budget_epochs, "epochs": args.epochs,
+    return {"dataset": args.dataset, "space": SPACE_VERSION, "budget_epochs": args.target_budget_epochs,
+            "epochs": args.epochs,
             "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
             "startup": args.startup, "final_epochs": args.final_epochs, "final_top": args.target_final_top,
             "constraint": budget.to_dict()}

@@ -44,6 +44,12 @@ QAT_LR_DIVISOR = 5.0  # QAT fine-tunes at the trial's learning rate / this
 # pruning in practice keeps more than 1 / PRUNED_WEIGHT_MARGIN of the weights.
 UNPRUNED_WEIGHT_MARGIN = 4
 PRUNED_WEIGHT_MARGIN = 50
+# The SpArSe sampler's prior (`plausible`): a proposal is drawn again unless its rough size is within
+# PRIOR_SLACK x the budget; pruning is assumed to keep PRIOR_PRUNED_KEEP of the weights (magnitude
+# pruning: twice its kept share, for the sparse encoding's indices), and Bayesian Compression
+# PRIOR_PRUNED_KEEP of the channels' activations.
+PRIOR_SLACK = 1.25
+PRIOR_PRUNED_KEEP = 0.3
 SCREEN_CALIB_SAMPLES = 16  # calibration images for measuring an untrained model's shapes
 PRUNE_EPOCH_FRACTION = 0.34  # pruning phase epochs as a fraction of the training epochs (>= 1) ...
 MAX_PRUNE_EPOCHS = 4         # ... and at most this many (the model is trained already)
@@ -163,6 +169,22 @@ def screen(cand, data: TrialData, budget: Budget) -> tuple[str | None, dict]:
         if fp1["arena_bytes"] > budget.max_ram:
             return f"arena {fp1['arena_bytes']} B > {budget.max_ram} B even with one channel per layer", fp
     return None, fp
+
+
+def plausible(params: dict, input_shape, num_classes: int, budget: Budget) -> bool:
+    """Whether a point of the space is likely to fit the budget, by its rough size (`space.size_estimate`):
+    the prior the SpArSe sampler draws its random proposals from. Unlike `screen` it may be wrong
+    either way; it only decides what is proposed, never what is measured."""
+    from .space import decode, size_estimate
+    if not (budget.max_flash or budget.max_ram):
+        return True
+    cand = decode(params)
+    weights, arena = size_estimate(cand, input_shape, num_classes)
+    keep = {"none": 1.0, "magnitude": min(1.0, 2 * (1 - float(cand.prune_params.get("target_sparsity", 0))))}
+    flash_keep = max(PRIOR_PRUNED_KEEP, keep.get(cand.prune, PRIOR_PRUNED_KEEP))
+    arena_keep = PRIOR_PRUNED_KEEP if cand.prune == "bc" else 1.0
+    return ((not budget.max_flash or weights * flash_keep <= PRIOR_SLACK * budget.max_flash)
+            and (not budget.max_ram or arena * arena_keep <= PRIOR_SLACK * budget.max_ram))
 
 
 def train_step(cand, data: TrialData, fidelity: Fidelity, *, seed: int, parent_model: Path | None,

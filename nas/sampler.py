@@ -22,7 +22,11 @@ For every suggestion:
      the candidate's architecture (else the search re-trains one architecture with slightly
      different learning rates, whose noisy errors keep its expected improvement up).
 The start is random until `n_startup_trials` trials were trained (trials skipped as certainly over
-budget do not count, up to a bound). The chosen parent of trial N is `parent_of(N)`; the
+budget do not count, up to a bound). With a `prior` (the search gives `objectives.plausible`: rough
+size within the budget), every random point, in the start and among the candidates, is drawn from
+it: drawn again, up to PRIOR_DRAWS times, until the prior accepts it. Under a 4 KB budget most of the
+space is far over it, and without the prior the start and the random candidates are nearly all one
+family of the few networks that fit. The chosen parent of trial N is `parent_of(N)`; the
 search stores it in the trial's user attr `morph_parent`.
 
 Only Optuna's public API is used: completed trials come from `study.get_trials`, constraints
@@ -112,6 +116,8 @@ _SETTINGS = ("prune", "prune_target", "prune_kl", "prune_threshold", "lr", "batc
 WIDEN_FACTOR = (1.25, 2.0)  # a widened layer gets this many times the filters (at least one more)
 # the random start draws at most this many times n_startup_trials points (see _starting)
 STARTUP_DRAWS_FACTOR = 8
+# a random point is drawn at most this many times until the prior accepts it
+PRIOR_DRAWS = 64
 # a candidate's score is multiplied by this for every evaluated trial with the same architecture
 ARCH_REPEAT_DECAY = 0.5
 # encoded candidates this close to an evaluated trial are not proposed again
@@ -192,9 +198,11 @@ class SpArSeSampler(BaseSampler):
                  n_candidates: int = 512, morph_fraction: float = 0.35, mutate_fraction: float = 0.35,
                  mc_samples: int = 64,
                  constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
-                 budgets: dict[int, float] | None = None, seed: int | None = None):
+                 budgets: dict[int, float] | None = None, prior: Callable[[dict], bool] | None = None,
+                 seed: int | None = None):
         """`budgets` maps an objective index (e.g. 1 = flash, 2 = RAM) to its upper bound, used
-        for the probability-of-feasibility factor."""
+        for the probability-of-feasibility factor; `prior(params)` says whether a random point is
+        worth proposing (None: every point is)."""
         self._space = space or SpaceConfig()
         self._dists = self._space.distributions()
         self._enc = _Encoder(self._dists)
@@ -205,6 +213,7 @@ class SpArSeSampler(BaseSampler):
         self._mc = int(mc_samples)
         self._constraints_func = constraints_func
         self._budgets = dict(budgets or {})
+        self._prior = prior
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self.last_choice: dict = {}
@@ -228,8 +237,8 @@ class SpArSeSampler(BaseSampler):
         return trained < self._n_startup and len(done) < STARTUP_DRAWS_FACTOR * max(1, self._n_startup)
 
     def infer_relative_search_space(self, study, trial):
-        if self._starting(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
-            return {}
+        if self._prior is None and self._starting(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
+            return {}  # Optuna's random sampler draws the start
         return dict(self._dists)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
@@ -242,13 +251,22 @@ class SpArSeSampler(BaseSampler):
                   if t.values is not None and all(n in t.params for n in self._dists)
                   and all(np.isfinite(v) for v in t.values)]
         if len(trials) < 2 or self._starting(trials):
-            return {}
+            return self._random_point() if self._prior is not None else {}
         params, parent = self._suggest(study, trials)
         if parent is not None:
             self._parents[trial.number] = int(parent)
         return {k: v for k, v in params.items() if k in search_space}
 
     # -- the method ---------------------------------------------------------------------
+    def _random_point(self) -> dict:
+        """A random point of the space, from the prior if there is one (the last draw if none of
+        PRIOR_DRAWS was accepted)."""
+        for _ in range(PRIOR_DRAWS if self._prior is not None else 1):
+            p = {n: _sample_value(self._rng, d) for n, d in self._dists.items()}
+            if self._prior is None or self._prior(p):
+                break
+        return p
+
     def _objective_matrix(self, study, trials):
         Y = np.array([t.values for t in trials], float)
         signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions])
@@ -292,7 +310,7 @@ class SpArSeSampler(BaseSampler):
         cands: list[dict] = []
         parents: list[int | None] = []
         for _ in range(self._n_cand - n_morph - n_mutate):
-            cands.append({n: _sample_value(rng, d) for n, d in self._dists.items()})
+            cands.append(self._random_point())
             parents.append(None)
         if n_morph or n_mutate:
             idx = np.where(feas)[0]

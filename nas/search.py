@@ -29,7 +29,7 @@ from sparsemcu.errors import SparsemcuError
 from . import runs
 from .budget import Budget
 from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Fidelity, TrialData, evaluate, objective_values
-from .space import SpaceConfig, suggest
+from .space import SPACE_VERSION, SpaceConfig, suggest
 
 SAMPLERS = ("sparse", "nsga2", "tpe", "random")
 WORKER_ATTR = "worker"
@@ -81,7 +81,8 @@ class SearchConfig:
         limits = {"max_flash": b.max_flash, "max_ram": b.max_ram, "max_latency_ms": b.max_latency_ms}
         return {"dataset": self.dataset, "objectives": list(self.objectives), "budget": limits,
                 "max_blocks": self.max_blocks, "max_filters": self.max_filters, "max_train": self.max_train,
-                "val_fraction": self.val_fraction, "epochs": self.epochs, "min_filters": self.min_filters}
+                "val_fraction": self.val_fraction, "epochs": self.epochs, "min_filters": self.min_filters,
+                "space": SPACE_VERSION}
 
     def screen_fidelity(self, data: TrialData) -> Fidelity:
         return Fidelity("screen", int(self.epochs), len(data.x_train) / max(1, data.full_train))
@@ -136,7 +137,9 @@ def _constraints(ft) -> list[float]:
     return list(ft.user_attrs.get("constraints", [0.0, 0.0]))
 
 
-def make_sampler(cfg: SearchConfig, seed: int):
+def make_sampler(cfg: SearchConfig, seed: int, data: TrialData | None = None):
+    """The study's sampler; the SpArSe sampler draws its random points from `objectives.plausible`
+    when the data (input shape, classes) is given."""
     import optuna
     if cfg.sampler == "sparse":
         from .sampler import SpArSeSampler
@@ -148,8 +151,15 @@ def make_sampler(cfg: SearchConfig, seed: int):
                 budgets[i] = cfg.budget.max_ram
             if o == "latency" and cfg.budget.max_latency_ms:
                 budgets[i] = cfg.budget.max_latency_ms
+        prior = None
+        if data is not None:
+            from .objectives import plausible
+            shape, classes = data.x_train.shape[1:], data.num_classes
+
+            def prior(params):
+                return plausible(params, shape, classes, cfg.budget)
         return SpArSeSampler(cfg.space(), n_startup_trials=cfg.n_startup, constraints_func=_constraints,
-                             budgets=budgets, seed=seed)
+                             budgets=budgets, prior=prior, seed=seed)
     if cfg.sampler == "nsga2":
         pop = max(4, min(20, cfg.trials // 3))
         return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed, constraints_func=_constraints)
@@ -295,7 +305,7 @@ def _seed_for(cfg: SearchConfig, n_before: int) -> int:
     return seed % 2 ** 31
 
 
-def open_study(cfg: SearchConfig, log):
+def open_study(cfg: SearchConfig, log, data: TrialData | None = None):
     import optuna
     storage = open_storage(storage_url(cfg))
     n_before = 0
@@ -307,7 +317,7 @@ def open_study(cfg: SearchConfig, log):
                                  f"not {len(cfg.objectives)}")
     except KeyError:
         pass
-    sampler = make_sampler(cfg, _seed_for(cfg, n_before))
+    sampler = make_sampler(cfg, _seed_for(cfg, n_before), data)
     study = optuna.create_study(study_name=cfg.study, storage=storage, sampler=sampler, load_if_exists=True,
                                 directions=["minimize"] * len(cfg.objectives))
     _check_identity(study, cfg, log)
@@ -332,7 +342,7 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage_url(cfg)
-    study, sampler = open_study(cfg, log)
+    study, sampler = open_study(cfg, log, data)
     config_doc = {**asdict(cfg), "out": str(out), "budget": cfg.budget.to_dict(),
                   "storage": url if url.startswith("sqlite") else url.split("@")[-1]}
     (out / "search.json").write_text(json.dumps(config_doc, indent=1, default=str))

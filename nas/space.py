@@ -3,7 +3,9 @@
 A candidate is a stack of up to MAX_BLOCKS conv blocks; each block has 1-3 layers, each
 layer a regular Conv2D, a downsampled Conv2D (1x1 reduction, then k x k) or a
 depthwise-separable conv (depthwise k x k, then 1x1); the block sets the number of filters,
-the kernel size and an optional 2x2 pooling. Then a Flatten or global average pooling
+the kernel size, the stride of its first layer's k x k convolution (2 halves the feature map
+before it is stored: under a few KB of RAM a 28x28 map of more than a few channels does not fit)
+and an optional 2x2 pooling. Then a Flatten or global average pooling
 head, 0-2 hidden Dense layers and the logits layer (no softmax: argmax of int8 logits).
 Pruning (method, strength/target) and training (learning rate, batch size, augmentation
 level) hyper-parameters are part of the space.
@@ -18,11 +20,15 @@ from dataclasses import asdict, dataclass, field
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+# Changes whenever the space's parameters do (version 2: strided blocks); part of a study's identity,
+# so a study is never resumed with another space.
+SPACE_VERSION = 2
 MAX_BLOCKS = 3
 MAX_LAYERS = 3
 MAX_DENSE = 2
 LAYER_TYPES = ("conv", "down", "dw")
 POOLS = ("none", "max", "avg")
+STRIDES = (1, 2)  # of a block's first k x k convolution
 PRUNE_METHODS = ("none", "svd", "bc", "magnitude")
 AUGMENT_LEVELS = ("none", "light", "full")  # nas/training.py: what each means for a dataset
 # Batch-norm moving averages: 0.9 settles within a few dozen steps, so even a short screening run
@@ -52,6 +58,7 @@ class SpaceConfig:
             d[f"b{b}_filters"] = IntDistribution(self.filters[0], self.filters[1], log=True)
             d[f"b{b}_kernel"] = CategoricalDistribution(tuple(self.kernels))
             d[f"b{b}_reduce"] = CategoricalDistribution((0.25, 0.5))
+            d[f"b{b}_stride"] = CategoricalDistribution(STRIDES)
             d[f"b{b}_pool"] = CategoricalDistribution(POOLS)
         d["head"] = CategoricalDistribution(("flatten", "gap"))
         d["n_dense"] = IntDistribution(0, MAX_DENSE)
@@ -86,6 +93,7 @@ class LayerSpec:
     filters: int
     kernel: int
     reduce: int = 0  # 1x1 reduction filters for "down"
+    stride: int = 1  # of the k x k convolution (conv, the k x k of "down", the depthwise of "dw")
 
 
 @dataclass
@@ -111,7 +119,8 @@ class Candidate:
     def describe(self) -> str:
         parts = []
         for b in self.blocks:
-            ls = "+".join(f"{l.type}{l.filters}k{l.kernel}" for l in b.layers)
+            ls = "+".join(f"{l.type}{l.filters}k{l.kernel}" + (f"s{l.stride}" if l.stride != 1 else "")
+                          for l in b.layers)
             parts.append(ls + ("" if b.pool == "none" else f"/{b.pool}"))
         parts.append(self.head)
         parts += [f"fc{u}" for u in self.dense]
@@ -124,7 +133,9 @@ def decode(params: dict) -> Candidate:
         f = int(params[f"b{b}_filters"])
         k = int(params[f"b{b}_kernel"])
         red = max(1, int(round(f * float(params.get(f"b{b}_reduce", 0.5)))))
-        layers = [LayerSpec(params[f"b{b}_l{i}_type"], f, k, red) for i in range(int(params[f"b{b}_layers"]))]
+        stride = int(params.get(f"b{b}_stride", 1))
+        layers = [LayerSpec(params[f"b{b}_l{i}_type"], f, k, red, stride if i == 0 else 1)
+                  for i in range(int(params[f"b{b}_layers"]))]
         blocks.append(BlockSpec(layers, params[f"b{b}_pool"]))
     dense = [int(params[f"d{i}_units"]) for i in range(int(params["n_dense"]))]
     method = params.get("prune", "none")
@@ -160,17 +171,19 @@ def build_model(cand: Candidate, input_shape, num_classes: int, batchnorm: bool 
     for bi, block in enumerate(cand.blocks):
         for li, spec in enumerate(block.layers):
             k = max(1, int(min(spec.kernel, max(h, w))))
+            s = _stride(spec, h, w)
             name = f"b{bi}_l{li}"
             if spec.type == "conv":
-                layers += conv(L.Conv2D, f"{name}_conv", filters=spec.filters, kernel_size=k)
+                layers += conv(L.Conv2D, f"{name}_conv", filters=spec.filters, kernel_size=k, strides=s)
             elif spec.type == "down":
                 layers += conv(L.Conv2D, f"{name}_reduce", filters=spec.reduce, kernel_size=1)
-                layers += conv(L.Conv2D, f"{name}_conv", filters=spec.filters, kernel_size=k)
+                layers += conv(L.Conv2D, f"{name}_conv", filters=spec.filters, kernel_size=k, strides=s)
             elif spec.type == "dw":
-                layers += conv(L.DepthwiseConv2D, f"{name}_dw", kernel_size=k)
+                layers += conv(L.DepthwiseConv2D, f"{name}_dw", kernel_size=k, strides=s)
                 layers += conv(L.Conv2D, f"{name}_pw", filters=spec.filters, kernel_size=1)
             else:
                 raise ValueError(f"unknown layer type {spec.type}")
+            h, w = -(-h // s), -(-w // s)  # 'same' padding
         if block.pool != "none" and h >= 2 and w >= 2:
             P = L.MaxPooling2D if block.pool == "max" else L.AveragePooling2D
             layers.append(P(2, name=f"b{bi}_pool"))
@@ -182,36 +195,68 @@ def build_model(cand: Candidate, input_shape, num_classes: int, batchnorm: bool 
     return keras.Sequential(layers, name="candidate")
 
 
-def params_count(cand: Candidate, input_shape, num_classes: int) -> int:
-    """Rough parameter count (only to reject absurdly large candidates before building)."""
+def _stride(spec: LayerSpec, h: int, w: int) -> int:
+    """A layer's stride: 1 once the map is a single pixel (nothing left to halve)."""
+    return int(spec.stride) if h >= 2 or w >= 2 else 1
+
+
+def _ops(cand: Candidate, input_shape, num_classes: int):
+    """The int8 model's operators, roughly as the exporter sees them: (weights, biases, input elements,
+    output elements) of each. A convolution that ends a pooled block is fused with its pooling
+    (`export/fuse.py`): its output is the pooled map."""
     h, w, c = (int(v) for v in input_shape)
-    n = 0
     for block in cand.blocks:
-        for spec in block.layers:
+        pooled = block.pool != "none"
+        for li, spec in enumerate(block.layers):
             k = min(spec.kernel, max(h, w))
+            s = _stride(spec, h, w)
+            ho, wo = -(-h // s), -(-w // s)
+            last = li == len(block.layers) - 1
+            hp, wp = (ho // 2, wo // 2) if last and pooled and ho >= 2 and wo >= 2 else (ho, wo)
             if spec.type == "conv":
-                n += k * k * c * spec.filters
+                yield k * k * c * spec.filters, spec.filters, h * w * c, hp * wp * spec.filters
             elif spec.type == "down":
-                n += c * spec.reduce + k * k * spec.reduce * spec.filters
+                yield c * spec.reduce, spec.reduce, h * w * c, h * w * spec.reduce
+                yield k * k * spec.reduce * spec.filters, spec.filters, h * w * spec.reduce, hp * wp * spec.filters
             else:
-                n += k * k * c + c * spec.filters
-            c = spec.filters
-        if block.pool != "none" and h >= 2 and w >= 2:
-            h, w = h // 2, w // 2
-    feat = h * w * c if cand.head == "flatten" else c
+                yield k * k * c, c, h * w * c, ho * wo * c
+                yield c * spec.filters, spec.filters, ho * wo * c, hp * wp * spec.filters
+            c, h, w = spec.filters, hp, wp
+    feat = h * w * c
+    if cand.head != "flatten":
+        yield 0, 0, feat, c
+        feat = c
     for u in cand.dense:
-        n += feat * u
+        yield feat * u, u, feat, u
         feat = u
-    return n + feat * num_classes
+    yield feat * num_classes, num_classes, feat, num_classes
 
 
+def params_count(cand: Candidate, input_shape, num_classes: int) -> int:
+    """Rough weight count (only to reject absurdly large candidates before building)."""
+    return sum(op[0] for op in _ops(cand, input_shape, num_classes))
+
+
+ARENA_OVERLAP_DIVISOR = 4  # size_estimate: an operator's smaller tensor counts this fraction (1 / 4)
+
+
+def size_estimate(cand: Candidate, input_shape, num_classes: int) -> tuple[int, int]:
+    """Rough int8 (weight bytes, arena bytes) before pruning: a byte per weight and four per bias; for
+    the arena, the largest of an operator's input and output plus a quarter of the other (the memory
+    planner lets an output overwrite the input rows already read, `export/overlap.py`). On random
+    28x28 candidates: weights within 1.0-1.2x of the exporter's, arena 0.7-1.9x (median 1.06). Only
+    a prior for proposing candidates (`nas/objectives.plausible`); the search's objectives are the
+    exporter's measured footprint."""
+    ops = list(_ops(cand, input_shape, num_classes))
+    return (sum(wt + 4 * b for wt, b, _, _ in ops),
+            max(max(i, o) + min(i, o) // ARENA_OVERLAP_DIVISOR for _, _, i, o in ops))
 
 
 def active_names(params: dict) -> set[str]:
     """The parameters that influence the candidate (the others are ignored by decode)."""
     act = {"n_blocks", "head", "n_dense", "prune", "lr", "batch_size", "augment"}
     for b in range(int(params.get("n_blocks", 1))):
-        act |= {f"b{b}_layers", f"b{b}_filters", f"b{b}_kernel", f"b{b}_pool"}
+        act |= {f"b{b}_layers", f"b{b}_filters", f"b{b}_kernel", f"b{b}_pool", f"b{b}_stride"}
         types = [params.get(f"b{b}_l{i}_type") for i in range(int(params.get(f"b{b}_layers", 1)))]
         act |= {f"b{b}_l{i}_type" for i in range(len(types))}
         if "down" in types:

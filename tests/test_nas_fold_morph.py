@@ -17,8 +17,9 @@ SHAPE = (12, 12, 1)
 
 
 def _every_block_kind(filters=6, kernel=3, dense=(8,)):
-    return Candidate([BlockSpec([LayerSpec("conv", filters, kernel), LayerSpec("dw", filters, kernel)], "max"),
-                      BlockSpec([LayerSpec("down", filters, kernel, max(1, filters // 2))], "avg")],
+    """Every layer kind, strided too (SAME padding on odd sizes: 12 -> 6 -> pool 3 -> 2 -> pool 1)."""
+    return Candidate([BlockSpec([LayerSpec("dw", filters, kernel, stride=2), LayerSpec("conv", filters, kernel)], "max"),
+                      BlockSpec([LayerSpec("down", filters, kernel, max(1, filters // 2), stride=2)], "avg")],
                      "flatten", list(dense))
 
 
@@ -75,7 +76,7 @@ def test_morphism_preserves_the_parents_function(tmp_path):
 
     from sparsemcu.nas.morph import morph_into
     keras.utils.set_random_seed(0)
-    cand = Candidate([BlockSpec([LayerSpec("conv", 4, 3)], "max"), BlockSpec([LayerSpec("dw", 6, 3)], "none")],
+    cand = Candidate([BlockSpec([LayerSpec("conv", 4, 3, stride=2)], "max"), BlockSpec([LayerSpec("dw", 6, 3)], "none")],
                      "flatten", [8])
     parent = build_model(cand, SHAPE, 10)
     _randomise_bn(parent)
@@ -84,7 +85,7 @@ def test_morphism_preserves_the_parents_function(tmp_path):
     for b, f in zip(child_cand.blocks, (7, 9)):   # widen both blocks: the dw block and Flatten -> Dense follow
         b.layers[0].filters = f
     child_cand.blocks[1].layers.append(LayerSpec("conv", 9, 3))   # deepen
-    child_cand.blocks[0].layers[0].kernel = 5                      # grow a kernel
+    child_cand.blocks[0].layers[0].kernel = 5                      # grow a (strided) kernel
     child_cand.dense = [13]                                        # widen the dense layer
     child = build_model(child_cand, SHAPE, 10)
     x = np.random.default_rng(3).random((16, *SHAPE), np.float32)

@@ -131,3 +131,27 @@ def test_random_start_lasts_until_enough_trials_were_trained():
     assert sampler._starting([done(True)] * 10 + [done(False)])   # draws skipped as over budget do not count
     assert not sampler._starting([done(True)] * 10 + [done(False)] * 2)
     assert not sampler._starting([done(True)] * 16)               # bounded: 8 x n_startup_trials draws
+
+
+def test_random_points_come_from_the_prior():
+    """With a prior, the start and the random candidates are drawn from it (until it accepts, bounded)."""
+    space = SpaceConfig(max_blocks=2, filters=(2, 32))
+
+    def small(p):
+        return sum(l.filters * l.kernel ** 2 for b in decode(p).blocks for l in b.layers) * 4.0 + 200 <= MAX_FLASH
+    cons = lambda t: t.user_attrs.get("constraints", [0.0])  # noqa: E731
+    sampler = SpArSeSampler(space, n_startup_trials=6, n_candidates=64, constraints_func=cons,
+                            budgets={1: MAX_FLASH}, prior=small, seed=0)
+    assert all(small(sampler._random_point()) for _ in range(50))
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(lambda t: _synthetic(t, space), n_trials=6)
+    assert all(t.user_attrs["feasible"] for t in study.trials)  # this prior is the objective's budget
+    # without a prior, the same start has points over the budget
+    plain = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=SpArSeSampler(space, n_startup_trials=6, seed=0))
+    plain.optimize(lambda t: _synthetic(t, space), n_trials=6)
+    assert not all(t.user_attrs["feasible"] for t in plain.trials)
+    # a prior nothing satisfies still yields points (the last draw)
+    never = SpArSeSampler(space, prior=lambda p: False, seed=0)
+    assert set(never._random_point()) == set(space.distributions())
