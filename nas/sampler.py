@@ -12,8 +12,9 @@ For every suggestion:
      (network morphism moves on a Pareto-optimal feasible trial: widen a block or a dense
      layer, deepen a block, grow a kernel, or change its pruning / training settings; the
      child starts from the parent's trained function, `nas/morph.py`, and trains fewer epochs)
-     and *mutations* of good trials (one to three of their parameters changed to a neighbouring
-     value, any parameter: pooling, head, layer types...; trained from scratch). Under a small
+     and *mutations* of good trials, feasible ones or the most accurate ones slightly over the
+     budget (one to three of their parameters changed to a neighbouring value, any parameter:
+     pooling, head, layer types...; trained from scratch). Under a small
      budget almost no random point is feasible, and morphs only grow a network, so without
      mutations the search cannot leave a poor small architecture;
   4. pick the candidate maximising the Monte-Carlo expected improvement of the
@@ -118,6 +119,10 @@ WIDEN_FACTOR = (1.25, 2.0)  # a widened layer gets this many times the filters (
 STARTUP_DRAWS_FACTOR = 8
 # a random point is drawn at most this many times until the prior accepts it
 PRIOR_DRAWS = 64
+# mutations also start from the NEAR_FEASIBLE_PARENTS most accurate trained trials over the budget by
+# at most NEAR_FEASIBLE_FACTOR (under 4 KB, the most accurate early trials were 1-10 % over it)
+NEAR_FEASIBLE_FACTOR = 1.5
+NEAR_FEASIBLE_PARENTS = 3
 # a candidate's score is multiplied by this for every evaluated trial with the same architecture
 ARCH_REPEAT_DECAY = 0.5
 # encoded candidates this close to an evaluated trial are not proposed again
@@ -283,6 +288,23 @@ class SpArSeSampler(BaseSampler):
         c = self._constraints_func(t) if self._constraints_func is not None else None
         return c is None or all(v <= 0 for v in c)
 
+    @staticmethod
+    def _parent_pool(Y: np.ndarray, feas: np.ndarray, scal) -> np.ndarray:
+        """Indices of the feasible trials worth growing: the Pareto front and the best 5 by the
+        current scalarisation."""
+        idx = np.where(feas)[0]
+        if not len(idx):
+            return idx
+        front = idx[_nondominated(Y[idx])]
+        by_scal = idx[np.argsort(scal(Y[idx]))][:5]
+        return np.unique(np.concatenate([front, by_scal]))
+
+    def _near_feasible(self, t: FrozenTrial) -> bool:
+        """Every budgeted objective of the trial within NEAR_FEASIBLE_FACTOR x its bound."""
+        return bool(self._budgets) and all(
+            j < len(t.values) and t.values[j] <= NEAR_FEASIBLE_FACTOR * bound
+            for j, bound in self._budgets.items() if bound is not None)
+
     def _suggest(self, study, trials):
         rng = self._rng
         Y, logged = self._objective_matrix(study, trials)
@@ -304,29 +326,31 @@ class SpArSeSampler(BaseSampler):
 
         best = scal(Y[feas]).min() if feas.any() else scal(Y).min() + 0.5
 
-        # candidates: random + morphs and mutations of good feasible trials (Pareto front first)
-        n_morph = int(self._n_cand * self._morph_fraction) if feas.any() else 0
-        n_mutate = int(self._n_cand * self._mutate_fraction) if feas.any() else 0
+        # candidates: random + morphs of good feasible trials (Pareto front first) + mutations of those
+        # and of the most accurate trials slightly over the budget (a smaller kernel or dense layer
+        # may bring one within it; morphs only grow, so they start from feasible trials only)
+        grow_pool = self._parent_pool(Y, feas, scal)
+        near = ~skipped & ~feas & np.array([self._near_feasible(t) for t in trials])
+        near_best = np.where(near)[0][np.argsort(Y[near, 0])][:NEAR_FEASIBLE_PARENTS]
+        mutate_pool = np.unique(np.concatenate([grow_pool, near_best])).astype(int)
+        n_morph = int(self._n_cand * self._morph_fraction) if len(grow_pool) else 0
+        n_mutate = int(self._n_cand * self._mutate_fraction) if len(mutate_pool) else 0
         cands: list[dict] = []
         parents: list[int | None] = []
         for _ in range(self._n_cand - n_morph - n_mutate):
             cands.append(self._random_point())
             parents.append(None)
-        if n_morph or n_mutate:
-            idx = np.where(feas)[0]
-            front = idx[_nondominated(Y[idx])]
-            by_scal = idx[np.argsort(scal(Y[idx]))][:5]
-            pool = np.unique(np.concatenate([front, by_scal]))
-            for i in range(n_morph + n_mutate):
-                p = trials[int(pool[rng.integers(len(pool))])]
-                child = dict(p.params)
-                if i < n_morph:
-                    for _ in range(int(rng.integers(1, 3))):
-                        child = morph_move(rng, child, self._dists)
-                else:
-                    child = mutate(rng, child, self._dists)
-                cands.append(child)
-                parents.append(p.number if i < n_morph else None)
+        for i in range(n_morph + n_mutate):
+            pool = grow_pool if i < n_morph else mutate_pool
+            p = trials[int(pool[rng.integers(len(pool))])]
+            child = dict(p.params)
+            if i < n_morph:
+                for _ in range(int(rng.integers(1, 3))):
+                    child = morph_move(rng, child, self._dists)
+            else:
+                child = mutate(rng, child, self._dists)
+            cands.append(child)
+            parents.append(p.number if i < n_morph else None)
         Xc = np.stack([self._enc.encode(c) for c in cands])
         mus, sds = zip(*(gp.predict(Xc) for gp in gps))
         mu = np.stack(mus, 1)

@@ -155,3 +155,36 @@ def test_random_points_come_from_the_prior():
     # a prior nothing satisfies still yields points (the last draw)
     never = SpArSeSampler(space, prior=lambda p: False, seed=0)
     assert set(never._random_point()) == set(space.distributions())
+
+
+def test_mutations_start_from_accurate_trials_slightly_over_the_budget(monkeypatch):
+    """Under a small budget the most accurate early trials are often just over it: mutations start
+    from those too (morphs, which only grow, from feasible trials only); far-over ones are not parents."""
+    import sparsemcu.nas.sampler as sampler_mod
+    space = SpaceConfig(max_blocks=1, filters=(4, 16))
+    dists = space.distributions()
+    rng = np.random.default_rng(0)
+
+    def done(err, flash, lr, skipped=False):
+        p = {n: _sample_value_for_test(rng, d) for n, d in dists.items()}
+        p.update(lr=lr, prune="none")
+        return optuna.trial.create_trial(params=p, distributions=dists, values=[err, flash],
+                                         user_attrs={"constraints": [flash - MAX_FLASH], "skipped_training": skipped})
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for t in (done(0.6, 1000, 1.1e-3), done(0.7, 900, 1.2e-3), done(0.15, 1.1 * MAX_FLASH, 2e-3),
+              done(0.10, 3 * MAX_FLASH, 4e-3), done(1.0, 1.2 * MAX_FLASH, 8e-3, skipped=True)):
+        study.add_trial(t)
+    mutated, morphed = [], []
+    real_mutate, real_morph = sampler_mod.mutate, sampler_mod.morph_move
+    monkeypatch.setattr(sampler_mod, "mutate", lambda r, p, d: mutated.append(p["lr"]) or real_mutate(r, p, d))
+    monkeypatch.setattr(sampler_mod, "morph_move", lambda r, p, d: morphed.append(p["lr"]) or real_morph(r, p, d))
+    cons = lambda t: t.user_attrs.get("constraints", [0.0])  # noqa: E731
+    s = SpArSeSampler(space, n_startup_trials=2, n_candidates=200, constraints_func=cons, budgets={1: MAX_FLASH}, seed=0)
+    s._suggest(study, study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    assert 2e-3 in mutated and set(mutated) <= {1.1e-3, 1.2e-3, 2e-3}  # not the 3x-over one, nor the skipped one
+    assert morphed and not {2e-3, 4e-3, 8e-3} & set(morphed)  # (a second move starts from a first one)
+
+
+def _sample_value_for_test(rng, d):
+    from sparsemcu.nas.sampler import _sample_value
+    return _sample_value(rng, d)
