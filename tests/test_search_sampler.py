@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from sparsemcu.nas.gp import GP
-from sparsemcu.nas.sampler import SpArSeSampler, architecture, morph_move, mutate
+from sparsemcu.nas.sampler import SpArSeSampler, _sample_value, architecture, morph_move, mutate
 from sparsemcu.nas.space import SpaceConfig, active_names, decode, suggest
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -166,7 +166,7 @@ def test_mutations_start_from_accurate_trials_slightly_over_the_budget(monkeypat
     rng = np.random.default_rng(0)
 
     def done(err, flash, lr, skipped=False):
-        p = {n: _sample_value_for_test(rng, d) for n, d in dists.items()}
+        p = {n: _sample_value(rng, d) for n, d in dists.items()}
         p.update(lr=lr, prune="none")
         return optuna.trial.create_trial(params=p, distributions=dists, values=[err, flash],
                                          user_attrs={"constraints": [flash - MAX_FLASH], "skipped_training": skipped})
@@ -183,8 +183,3 @@ def test_mutations_start_from_accurate_trials_slightly_over_the_budget(monkeypat
     s._suggest(study, study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
     assert 2e-3 in mutated and set(mutated) <= {1.1e-3, 1.2e-3, 2e-3}  # not the 3x-over one, nor the skipped one
     assert morphed and not {2e-3, 4e-3, 8e-3} & set(morphed)  # (a second move starts from a first one)
-
-
-def _sample_value_for_test(rng, d):
-    from sparsemcu.nas.sampler import _sample_value
-    return _sample_value(rng, d)
