@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,15 +39,23 @@ def test_killed_search_resumes(tmp_path):
     def running_now():
         try:
             st = optuna.load_study(study_name="sparsemcu", storage=storage)
-        except Exception:  # not created yet
+            trials = st.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        except Exception:  # not created yet, or frozen in the middle of a write
             return []
-        return [t for t in st.get_trials(states=(optuna.trial.TrialState.RUNNING,)) if "worker" in t.user_attrs]
+        return [t for t in trials if "worker" in t.user_attrs]
 
     try:
-        # kill while a trial is being evaluated, after at least 2 trials finished
-        while len(list(run.glob("trials/*/metrics.json"))) < 2 or not running_now():
+        # kill while a trial is being evaluated, after at least 2 trials finished. The search is
+        # frozen (SIGSTOP) before the study is read, so the trial seen running is still running
+        # when the kill lands; otherwise it is thawed and polled again.
+        while True:
             assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
             assert time.time() < deadline, "search too slow to reach 2 trials"
+            if len(list(run.glob("trials/*/metrics.json"))) >= 2:
+                proc.send_signal(signal.SIGSTOP)
+                if running_now():
+                    break
+                proc.send_signal(signal.SIGCONT)
             time.sleep(0.2)
     finally:
         proc.kill()
