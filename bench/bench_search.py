@@ -8,9 +8,11 @@ Two parts, both resumable:
    5 epochs costs 1), under the same flash/RAM budget. Fronts are chosen on validation and scored on
    test: the hypervolume of a run is that of its validation-Pareto models' int8 *test* errors, in
    (test error, size(flash), size(RAM)) with size(x) = log(x / 256 B) / log(max / 256 B) (0 at or below
-   256 B, 1 at the budget) and reference (1, 1, 1) (larger is better). The samplers differ only in screening, so the comparison is on the screened trials; the
-   runs of `--final-samplers` (default: SpArSe) also retrain their best trials, plus the most accurate
-   trial within each size target, at full budget (the final stage, `nas/finalise.py`).
+   256 B, 1 at the budget) and reference (1, 1, 1) (larger is better). The samplers differ only in screening, so the comparison is on the screened
+   trials. Runs of `--final-samplers` (default: none) also retrain their best trials, plus the most accurate trial
+   within each size target, at full budget (the final stage, `nas/finalise.py`); it costs about three
+   times the screening and compares nothing unless every sampler gets it, so by default the final
+   stage is shown by the target searches.
 2. The target searches. For each `--target-searches` budget (flash:RAM), one SpArSe search under
    that budget (`--target-budget-epochs` of screening, then the final stage), as a user would run
    `sparsemcu search --max-flash F --max-ram R`; the targets table takes its finalised models too,
@@ -476,7 +478,7 @@ def main(argv=None) -> int:
                     help="screening budget per run in full-dataset-equivalent epochs")
     ap.add_argument("--epochs", type=int, default=5, help="screening epochs per trial")
     ap.add_argument("--max-train", type=int, default=10000, help="screening training images")
-    ap.add_argument("--final-samplers", default="sparse", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+    ap.add_argument("--final-samplers", default="", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                     help="comparison runs of these samplers also get the final stage")
     ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-top", type=int, default=2)
