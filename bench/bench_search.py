@@ -9,8 +9,8 @@ Two parts, both resumable:
    scored on test: the hypervolume of a run is that of its validation-Pareto models' int8 *test*
    errors, in (test error, size(flash), size(RAM)) with
    size(x) = log(x / 256 B) / log(max / 256 B) (0 at or below 256 B, 1 at the budget) and
-   reference (1, 1, 1) (larger is better). The samplers differ only in screening, so the comparison is on the screened trials. Runs of
-   `--final-samplers` (default: none) also retrain their best trials, plus the most accurate
+   reference (1, 1, 1) (larger is better). The samplers differ only in screening, so the
+   comparison is on the screened trials. Runs of `--final-samplers` (default: none) also retrain their best trials, plus the most accurate
    trial within each size target, at full budget (the final stage, `nas/finalise.py`); it costs
    about three times the screening and compares nothing unless every sampler gets it, so by
    default the final stage is shown by the target searches.
