@@ -10,10 +10,10 @@ Two parts, both resumable:
    errors, in (test error, size(flash), size(RAM)) with
    size(x) = log(x / 256 B) / log(max / 256 B) (0 at or below 256 B, 1 at the budget) and
    reference (1, 1, 1) (larger is better). The samplers differ only in screening, so the
-   comparison is on the screened trials. Runs of `--final-samplers` (default: none) also retrain their best trials, plus the most accurate
-   trial within each size target, at full budget (the final stage, `nas/finalise.py`); it costs
-   about three times the screening and compares nothing unless every sampler gets it, so by
-   default the final stage is shown by the target searches.
+   comparison is on the screened trials. Runs of `--final-samplers` (default: none) also
+   retrain their best trials, plus the most accurate trial within each size target, at full
+   budget (the final stage, `nas/finalise.py`); it costs about three times the screening and
+   compares nothing unless every sampler gets it, so by default the target searches show it.
 2. The target searches. For each `--target-searches` budget (flash:RAM), one SpArSe search under
    that budget (`--target-budget-epochs` of screening, then the final stage), as a user would run
    `sparsemcu search --max-flash F --max-ram R`; the targets table takes its finalised models too,
