@@ -292,7 +292,7 @@ def targets_table(results: dict, targets: dict) -> list[str]:
     lines = ["| target | wanted int8 test acc | best finalised model (validation-chosen) | search | int8 test acc | "
              "flash B | RAM B | met |", "|---|---|---|---|---|---|---|---|"]
     sources = [(f"{s}, seed {seed}", r) for s, by_seed in results.items() for seed, r in by_seed.items()]
-    sources += [(f"target search {name}", r) for name, r in targets.items()]
+    sources += [(f"target search {name} ({r['epochs_spent']:.0f} epochs screened)", r) for name, r in targets.items()]
     for f, ram, acc in TARGETS:
         best = None
         for label, r in sources:
@@ -351,8 +351,8 @@ def write_report(args, results, targets, budget, out: Path) -> None:
          f"on the whole training split. Seeds: {seeds}. Space: up to {args.max_blocks} conv blocks of up to "
          f"{args.max_filters} filters. Constraint: flash <= {bd['max_flash']} B, RAM (arena) <= {bd['max_ram']} B "
          f"(exporter figures). Target searches: the SpArSe sampler under each target's own budget, "
-         f"{args.target_budget_epochs} epochs of screening, then the final stage for its {args.target_final_top} best "
-         f"trials. Machine: {os.cpu_count()} CPU cores, no GPU.", "",
+         f"screening for the epochs its row gives (default {args.target_budget_epochs}), then the final stage for its "
+         f"{args.target_final_top} best trials. Machine: {os.cpu_count()} CPU cores, no GPU.", "",
          "## Targets", ""] + targets_table(results, targets) + [
          "", "A target is met only by a model a search found and finalised; what the training recipe reaches on "
          "hand-picked architectures of the same space is in [search_recipe.md](search_recipe.md).",
@@ -402,8 +402,8 @@ def run_settings(args, budget, final: bool) -> dict:
     return d
 
 
-def target_settings(args, budget) -> dict:
-    return {"dataset": args.dataset, "space": SPACE_VERSION, "budget_epochs": args.target_budget_epochs,
+def target_settings(args, budget, budget_epochs: float) -> dict:
+    return {"dataset": args.dataset, "space": SPACE_VERSION, "budget_epochs": budget_epochs,
             "epochs": args.epochs,
             "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
             "startup": args.startup, "final_epochs": args.final_epochs, "final_top": args.target_final_top,
@@ -444,8 +444,9 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
     for path in sorted(saved.glob("*.json")):
         m_run = re.fullmatch(r"(\w+)_seed(\d+)", path.stem)
         m_target = re.fullmatch(r"target_flash(\d+)_ram(\d+)", path.stem)
-        if m_target:
-            settings = target_settings(args, resolve_budget(args.board, int(m_target[1]), int(m_target[2])))
+        if m_target:  # each target search has its own screening budget, recorded with it
+            epochs = json.loads(path.read_text()).get("settings", {}).get("budget_epochs")
+            settings = target_settings(args, resolve_budget(args.board, int(m_target[1]), int(m_target[2])), epochs)
         elif m_run and m_run[1] in results:
             settings = run_settings(args, budget, m_run[1] in args.final_samplers)
         else:
@@ -462,11 +463,12 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
     return {k: dict(sorted(v.items())) for k, v in results.items() if v}, targets
 
 
-def _pairs(text: str) -> list[tuple[int, int]]:
+def _targets(text: str) -> list[tuple[int, int, float | None]]:
+    """"F:R[:E],...": flash and RAM budgets in bytes, and optionally that search's screening epochs."""
     out = []
     for item in filter(None, (x.strip() for x in text.split(","))):
-        f, _, r = item.partition(":")
-        out.append((int(f), int(r)))
+        f, r, *e = item.split(":")
+        out.append((int(f), int(r), float(e[0]) if e else None))
     return out
 
 
@@ -483,8 +485,9 @@ def main(argv=None) -> int:
                     help="comparison runs of these samplers also get the final stage")
     ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-top", type=int, default=2)
-    ap.add_argument("--target-searches", default="4096:4096", type=_pairs,
-                    help="FLASH:RAM budgets of the target searches, comma-separated ('' for none)")
+    ap.add_argument("--target-searches", default="4096:4096", type=_targets,
+                    help="FLASH:RAM[:EPOCHS] budgets of the target searches, comma-separated ('' for none); "
+                         "EPOCHS: that search's screening budget (default --target-budget-epochs)")
     ap.add_argument("--target-budget-epochs", type=float, default=40.0, help="screening budget of a target search")
     ap.add_argument("--target-final-top", type=int, default=3)
     ap.add_argument("--max-blocks", type=int, default=3)
@@ -511,7 +514,7 @@ def main(argv=None) -> int:
     saved = out / "search_runs"  # one small JSON per finished run, kept with the results
     order = [(seed, s) for seed in args.seeds for s in samplers]  # every sampler's seed 0 first
     jobs = [] if args.report_only else (
-        [("run", s, seed) for seed, s in order] + [("target", f, r) for f, r in args.target_searches])
+        [("run", s, seed) for seed, s in order] + [("target", (f, r), e) for f, r, e in args.target_searches])
     bar = tqdm(jobs, desc="bench runs", unit="run", file=sys.stderr, dynamic_ncols=True)
     log = lambda s: tqdm.write(s, file=sys.stderr)  # noqa: E731
     for kind, a, b in bar:
@@ -525,13 +528,15 @@ def main(argv=None) -> int:
             path, settings, run = (saved / f"{sampler}_seed{seed}.json", run_settings(args, budget, final),
                                    lambda: run_one(cfg, log, final))
         else:
-            name = f"flash{a}_ram{b}"
+            (flash, ram), epochs = a, b or args.target_budget_epochs
+            name = f"flash{flash}_ram{ram}"
             bar.set_postfix_str(f"target search {name}")
-            tb = resolve_budget(args.board, a, b)
-            cfg = _search_config(args, name, "sparse", 0, tb, study="target", budget_epochs=args.target_budget_epochs,
+            tb = resolve_budget(args.board, flash, ram)
+            cfg = _search_config(args, name, "sparse", 0, tb, study="target", budget_epochs=epochs,
                                  final_epochs=args.final_epochs, final_top=args.target_final_top,
                                  workdir=workdir.parent / "targets")
-            path, settings, run = saved / f"target_{name}.json", target_settings(args, tb), lambda: run_one(cfg, log, True)
+            path, settings = saved / f"target_{name}.json", target_settings(args, tb, epochs)
+            run = lambda: run_one(cfg, log, True)  # noqa: E731
         if load_saved(path, settings) is None:  # else finished earlier: not redone
             save_run(path, settings, run())
             write_report(args, *collect_saved(args, budget, saved, log), budget, out)
