@@ -30,8 +30,8 @@ def test_small_search_benchmark(tmp_path):
     work, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--dataset", "digits", "--samplers", "sparse,random", "--seeds", "0,1", "--budget-epochs", "0.4",
             "--epochs", "4", "--max-train", "300", "--final-epochs", "1", "--final-top", "1", "--max-blocks", "1",
-            "--max-filters", "6", "--startup", "1", "--final-samplers", "sparse", "--target-searches", "16384:4096",
-            "--target-budget-epochs", "3.0", "--target-final-top", "1", "--threads", "1",
+            "--max-filters", "6", "--startup", "1", "--final-samplers", "sparse", "--target-searches", "16384:4096:3.0",
+            "--target-budget-epochs", "1.0", "--target-final-top", "1", "--threads", "1",
             "--workdir", str(work), "--out", str(out)]
     assert bench.main(argv) == 0
     doc = json.loads((out / "search.json").read_text())
@@ -48,10 +48,11 @@ def test_small_search_benchmark(tmp_path):
                 fp = footprint(tfl, measure_options())
                 assert (fp["flash_bytes"], fp["arena_bytes"]) == (p["flash_bytes"], p["arena_bytes"])
     assert "random" in doc["verdict_screen"]
-    target = doc["target_searches"]["flash16384_ram4096"]         # a search under the target's own budget
+    target = doc["target_searches"]["flash16384_ram4096"]  # a search under the target's own budget and epochs
     assert target["epochs_spent"] >= 3.0 and target["budget"]["max_flash"] == 16384 and target["finals"]
     assert all(p["flash_bytes"] <= 16384 and p["arena_bytes"] <= 4096 for p in target["screen_front"])
     md = (out / "search.md").read_text()
+    assert f"flash16384_ram4096 ({target['epochs_spent']:.0f} epochs screened)" in md
     assert "## Targets" in md and "± " in md and "Verdict" in md and "morph child vs parent" in md
     assert (out / "search_pareto.png").stat().st_size > 5000
     trained = sorted(p.stat().st_mtime for p in tmp_path.glob("*/*/*/*/metrics.json"))
