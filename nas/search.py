@@ -137,6 +137,15 @@ def _constraints(ft) -> list[float]:
     return list(ft.user_attrs.get("constraints", [0.0, 0.0]))
 
 
+def expected_trials(cfg: SearchConfig, data: TrialData | None = None) -> int:
+    """How many trials the screening will run: `cfg.trials`, or fewer when an epoch budget ends it
+    first (estimated at a fresh trial's training cost; pruning makes some trials cost more)."""
+    if cfg.budget_epochs is None or data is None:
+        return cfg.trials
+    f = cfg.screen_fidelity(data)
+    return max(1, min(cfg.trials, int(cfg.budget_epochs / max(1e-9, f.epochs * f.data_fraction))))
+
+
 def make_sampler(cfg: SearchConfig, seed: int, data: TrialData | None = None):
     """The study's sampler; the SpArSe sampler draws its random points from `objectives.plausible`
     when the data (input shape, classes) is given."""
@@ -160,8 +169,8 @@ def make_sampler(cfg: SearchConfig, seed: int, data: TrialData | None = None):
                 return plausible(params, shape, classes, cfg.budget)
         return SpArSeSampler(cfg.space(), n_startup_trials=cfg.n_startup, constraints_func=_constraints,
                              budgets=budgets, prior=prior, seed=seed)
-    if cfg.sampler == "nsga2":
-        pop = max(4, min(20, cfg.trials // 3))
+    if cfg.sampler == "nsga2":  # at least three generations in the trials the search will run
+        pop = max(4, min(20, expected_trials(cfg, data) // 3))
         return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed, constraints_func=_constraints)
     if cfg.sampler == "tpe":
         return optuna.samplers.TPESampler(n_startup_trials=cfg.n_startup, seed=seed, multivariate=True,

@@ -131,6 +131,21 @@ def test_epoch_budget_stops_the_screening_and_latency_is_an_objective(tmp_path):
     assert spent - max(m["epoch_cost"] for m in trained) < 0.5      # it stopped once the budget was spent
 
 
+def test_nsga2_population_fits_the_trials_an_epoch_budget_allows(tmp_path):
+    """With an epoch budget the study's trial limit is no guide: a population sized from it would
+    leave NSGA-II in its random first generation for the whole run."""
+    from sparsemcu.nas.objectives import TrialData
+    from sparsemcu.nas.search import SearchConfig, expected_trials, make_sampler
+    x, y = np.zeros((5000, 8, 8, 1), np.float32), np.zeros(5000, int)
+    data = TrialData(x[:1000], y[:1000], x[:10], y[:10], x[:0], y[:0], 10, full_train=5000)
+    cfg = SearchConfig(dataset="digits", out=tmp_path, trials=10 ** 6, epochs=5, sampler="nsga2", budget_epochs=16)
+    assert expected_trials(cfg, data) == 16                   # a trial: 5 epochs on a fifth of the images
+    assert make_sampler(cfg, 0, data)._population_size == 5   # three generations and more
+    cfg.budget_epochs = None
+    cfg.trials = 30
+    assert expected_trials(cfg, data) == 30 and make_sampler(cfg, 0, data)._population_size == 10
+
+
 def test_hypervolume_is_exact():
     ref = np.array([1.0, 1.0, 1.0])
     assert hypervolume([[0.5, 0.5, 0.5]], ref) == pytest.approx(0.125)
