@@ -14,10 +14,10 @@ Two parts, both resumable:
    retrain their best trials, plus the most accurate trial within each size target, at full
    budget (the final stage, `nas/finalise.py`); it costs about three times the screening and
    compares nothing unless every sampler gets it, so by default the target searches show it.
-2. The target searches. For each `--target-searches` budget (flash:RAM), one SpArSe search under
-   that budget (`--target-budget-epochs` of screening, then the final stage), as a user would run
-   `sparsemcu search --max-flash F --max-ram R`; the targets table takes its finalised models too,
-   with the search's measured screening time.
+2. The target searches. For each `--target-searches` budget (flash:RAM[:epochs]), one SpArSe search
+   under that budget (its epochs or `--target-budget-epochs` of screening, then the final stage), as
+   a user would run `sparsemcu search --max-flash F --max-ram R`; the targets table takes its
+   finalised models too, with the search's measured screening time.
 
 Writes bench/results/search.json, search.md and search_pareto.png (the fronts of every seed), and
 copies the models of every screened front and every finalised model (int8 .tflite; input: the
