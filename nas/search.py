@@ -28,7 +28,8 @@ from sparsemcu.errors import SparsemcuError
 
 from . import runs
 from .budget import Budget
-from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Fidelity, TrialData, evaluate, objective_values
+from .objectives import (DEFAULT_OBJECTIVES, OBJECTIVES, Fidelity, TrialData, epoch_cost, evaluate,
+                         objective_values)
 from .space import SPACE_VERSION, SpaceConfig, suggest
 
 SAMPLERS = ("sparse", "nsga2", "tpe", "random")
@@ -139,11 +140,13 @@ def _constraints(ft) -> list[float]:
 
 def expected_trials(cfg: SearchConfig, data: TrialData | None = None) -> int:
     """How many trials the screening will run: `cfg.trials`, or fewer when an epoch budget ends it
-    first (estimated at a fresh trial's training cost; pruning makes some trials cost more)."""
+    first (estimated at what `epoch_cost` counts for a fresh, unpruned trial; pruning makes some
+    trials cost more)."""
     if cfg.budget_epochs is None or data is None:
         return cfg.trials
-    f = cfg.screen_fidelity(data)
-    return max(1, min(cfg.trials, int(cfg.budget_epochs / max(1e-9, f.epochs * f.data_fraction))))
+    fidelity = cfg.screen_fidelity(data)
+    per_trial = epoch_cost({"epochs_run": fidelity.epochs}, fidelity)
+    return max(1, min(cfg.trials, int(cfg.budget_epochs / max(1e-9, per_trial))))
 
 
 def make_sampler(cfg: SearchConfig, seed: int, data: TrialData | None = None):
