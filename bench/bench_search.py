@@ -14,10 +14,10 @@ Two parts, both resumable:
    retrain their best trials, plus the most accurate trial within each size target, at full
    budget (the final stage, `nas/finalise.py`); it costs about three times the screening and
    compares nothing unless every sampler gets it, so by default the target searches show it.
-2. The target searches. For each `--target-searches` budget (flash:RAM[:epochs]), one SpArSe search
-   under that budget (its epochs or `--target-budget-epochs` of screening, then the final stage), as
-   a user would run `sparsemcu search --max-flash F --max-ram R`; the targets table takes its
-   finalised models too, with the search's measured screening time.
+2. The target searches. For each `--target-searches` budget (flash:RAM[:epochs[:weight]]), one SpArSe
+   search under that budget (its epochs or `--target-budget-epochs` of screening, then the final
+   stage), as a user would run `sparsemcu search --max-flash F --max-ram R [--error-weight W]`; the
+   targets table takes its finalised models too, with the search's measured screening time.
 
 Writes bench/results/search.json, search.md and search_pareto.png (the fronts of every seed), and
 copies the models of every screened front and every finalised model (int8 .tflite; input: the
@@ -98,13 +98,13 @@ def best_within(records, max_flash, max_ram, key="val_error"):
 
 
 def _search_config(args, name: str, sampler: str, seed: int, budget, *, study: str, budget_epochs: float,
-                   final_epochs: int, final_top: int, workdir: Path):
+                   final_epochs: int, final_top: int, workdir: Path, error_weight: float = 1.0):
     from sparsemcu.nas.search import SearchConfig
     return SearchConfig(dataset=args.dataset, out=workdir / name, trials=10 ** 6, epochs=args.epochs,
                         sampler=sampler, budget=budget, seed=seed, max_blocks=args.max_blocks,
                         max_filters=args.max_filters, max_train=args.max_train, n_startup=args.startup,
                         progress=args.progress, study=study, budget_epochs=budget_epochs,
-                        final_epochs=final_epochs, final_top=final_top)
+                        final_epochs=final_epochs, final_top=final_top, error_weight=error_weight)
 
 
 def run_one(cfg, log, final: bool) -> dict:
@@ -296,7 +296,9 @@ def targets_table(results: dict, targets: dict) -> list[str]:
     lines = ["| target | wanted int8 test acc | best finalised model (validation-chosen) | search | int8 test acc | "
              "flash B | RAM B | met |", "|---|---|---|---|---|---|---|---|"]
     sources = [(f"{s}, seed {seed}", r) for s, by_seed in results.items() for seed, r in by_seed.items()]
-    sources += [(f"target search {name} ({r['epochs_spent']:.0f} epochs screened)", r) for name, r in targets.items()]
+    sources += [(f"target search {name} ({r['epochs_spent']:.0f} epochs screened"
+                 + (f", error weight {r['error_weight']:g}" if r.get("error_weight", 1.0) != 1.0 else "") + ")", r)
+                for name, r in targets.items()]
     for f, ram, acc in TARGETS:
         best = None
         for label, r in sources:
@@ -357,7 +359,8 @@ def write_report(args, results, targets, budget, out: Path) -> None:
          + f"Seeds: {seeds}. Space: up to {args.max_blocks} conv blocks of up to "
          f"{args.max_filters} filters. Constraint: flash <= {bd['max_flash']} B, RAM (arena) <= {bd['max_ram']} B "
          f"(exporter figures). Target searches: the SpArSe sampler under each target's own budget, "
-         f"screening for the epochs its row gives (default {args.target_budget_epochs}), then the final stage for its "
+         f"screening for the epochs its row gives (default {args.target_budget_epochs}; the sampler's error weight "
+         f"1 unless the row gives another), then the final stage for its "
          f"{args.target_final_top} best trials. Machine: {os.cpu_count()} CPU cores, no GPU.", "",
          "## Targets", ""] + targets_table(results, targets) + [
          "", "A target is met only by a model a search found and finalised; what the training recipe reaches on "
@@ -408,12 +411,14 @@ def run_settings(args, budget, final: bool) -> dict:
     return d
 
 
-def target_settings(args, budget, budget_epochs: float) -> dict:
+def target_settings(args, budget, budget_epochs: float, error_weight: float = 1.0) -> dict:
+    """What a target search was run with; the error weight only when not the default 1 (as in
+    SearchConfig.identity)."""
     return {"dataset": args.dataset, "space": SPACE_VERSION, "budget_epochs": budget_epochs,
             "epochs": args.epochs,
             "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
             "startup": args.startup, "final_epochs": args.final_epochs, "final_top": args.target_final_top,
-            "constraint": budget.to_dict()}
+            "constraint": budget.to_dict(), **({"error_weight": error_weight} if error_weight != 1.0 else {})}
 
 
 def load_saved(path: Path, settings: dict) -> dict | None:
@@ -450,9 +455,10 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
     for path in sorted(saved.glob("*.json")):
         m_run = re.fullmatch(r"(\w+)_seed(\d+)", path.stem)
         m_target = re.fullmatch(r"target_flash(\d+)_ram(\d+)", path.stem)
-        if m_target:  # each target search has its own screening budget, recorded with it
-            epochs = json.loads(path.read_text()).get("settings", {}).get("budget_epochs")
-            settings = target_settings(args, resolve_budget(args.board, int(m_target[1]), int(m_target[2])), epochs)
+        if m_target:  # each target search has its own screening budget and error weight, recorded with it
+            own = json.loads(path.read_text()).get("settings", {})
+            settings = target_settings(args, resolve_budget(args.board, int(m_target[1]), int(m_target[2])),
+                                       own.get("budget_epochs"), own.get("error_weight", 1.0))
         elif m_run and m_run[1] in results:
             settings = run_settings(args, budget, m_run[1] in args.final_samplers)
         else:
@@ -463,18 +469,20 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
             log(f"not in the report: {exc}")
             continue
         if m_target:
-            targets[path.stem[len("target_"):]] = r
+            targets[path.stem[len("target_"):]] = dict(r, error_weight=settings.get("error_weight", 1.0))
         else:
             results[m_run[1]][int(m_run[2])] = r
     return {k: dict(sorted(v.items())) for k, v in results.items() if v}, targets
 
 
-def _targets(text: str) -> list[tuple[int, int, float | None]]:
-    """"F:R[:E],...": flash and RAM budgets in bytes, and optionally that search's screening epochs."""
+def _targets(text: str) -> list[tuple[int, int, float | None, float]]:
+    """"F:R[:E[:W]],...": flash and RAM budgets in bytes, and optionally that search's screening epochs
+    and the SpArSe sampler's error weight (default 1)."""
     out = []
     for item in filter(None, (x.strip() for x in text.split(","))):
-        f, r, *e = item.split(":")
-        out.append((int(f), int(r), float(e[0]) if e else None))
+        f, r, *rest = item.split(":")
+        e, w = (rest + ["", ""])[:2]
+        out.append((int(f), int(r), float(e) if e else None, float(w) if w else 1.0))
     return out
 
 
@@ -492,8 +500,9 @@ def main(argv=None) -> int:
     ap.add_argument("--final-epochs", type=int, default=30)
     ap.add_argument("--final-top", type=int, default=2)
     ap.add_argument("--target-searches", default="4096:4096", type=_targets,
-                    help="FLASH:RAM[:EPOCHS] budgets of the target searches, comma-separated ('' for none); "
-                         "EPOCHS: that search's screening budget (default --target-budget-epochs)")
+                    help="FLASH:RAM[:EPOCHS[:W]] budgets of the target searches, comma-separated ('' for none); "
+                         "EPOCHS: that search's screening budget (default --target-budget-epochs); W: the "
+                         "sampler's error weight (search --error-weight, default 1)")
     ap.add_argument("--target-budget-epochs", type=float, default=40.0, help="screening budget of a target search")
     ap.add_argument("--target-final-top", type=int, default=3)
     ap.add_argument("--max-blocks", type=int, default=3)
@@ -520,7 +529,7 @@ def main(argv=None) -> int:
     saved = out / "search_runs"  # one small JSON per finished run, kept with the results
     order = [(seed, s) for seed in args.seeds for s in samplers]  # every sampler's seed 0 first
     jobs = [] if args.report_only else (
-        [("run", s, seed) for seed, s in order] + [("target", (f, r), e) for f, r, e in args.target_searches])
+        [("run", s, seed) for seed, s in order] + [("target", (f, r), (e, w)) for f, r, e, w in args.target_searches])
     bar = tqdm(jobs, desc="bench runs", unit="run", file=sys.stderr, dynamic_ncols=True)
     log = lambda s: tqdm.write(s, file=sys.stderr)  # noqa: E731
     for kind, a, b in bar:
@@ -534,14 +543,14 @@ def main(argv=None) -> int:
             path, settings, run = (saved / f"{sampler}_seed{seed}.json", run_settings(args, budget, final),
                                    lambda: run_one(cfg, log, final))
         else:
-            (flash, ram), epochs = a, b or args.target_budget_epochs
+            (flash, ram), (epochs, error_weight) = a, (b[0] or args.target_budget_epochs, b[1])
             name = f"flash{flash}_ram{ram}"
             bar.set_postfix_str(f"target search {name}")
             tb = resolve_budget(args.board, flash, ram)
             cfg = _search_config(args, name, "sparse", 0, tb, study="target", budget_epochs=epochs,
                                  final_epochs=args.final_epochs, final_top=args.target_final_top,
-                                 workdir=workdir.parent / "targets")
-            path, settings = saved / f"target_{name}.json", target_settings(args, tb, epochs)
+                                 workdir=workdir.parent / "targets", error_weight=error_weight)
+            path, settings = saved / f"target_{name}.json", target_settings(args, tb, epochs, error_weight)
             run = lambda: run_one(cfg, log, True)  # noqa: E731
         if load_saved(path, settings) is None:  # else finished earlier: not redone
             save_run(path, settings, run())

@@ -6,8 +6,13 @@ For every suggestion:
   1. fit one GP per objective (validation error, log flash, log RAM [, log MACs]) on the
      completed trials (trials whose training was skipped as certainly infeasible do not
      inform the error GP);
-  2. draw a fresh random weighting lambda ~ Dirichlet(1) and scalarise the normalised
-     objectives with the Chebyshev (max) scalarisation;
+  2. draw a fresh random weighting lambda ~ Dirichlet(alpha) and scalarise the normalised
+     objectives with the Chebyshev (max) scalarisation. alpha is 1 for every objective (the
+     paper: the whole front alike) unless `error_weight` concentrates it on the error: Paria et
+     al.'s prior over the weights, which steers the search to the front's accurate end. Under a
+     roomy budget the uniform weights spend most trials on tiny networks (their sizes are far
+     below every other trial's, so they win most scalarisations), which is not what a user who
+     wants the most accurate model within the budget asked for;
   3. sample candidates: random points of the space, *morphs* of good earlier trials
      (network morphism moves on a Pareto-optimal feasible trial: widen a block or a dense
      layer, deepen a block, grow a kernel, or change its pruning / training settings; the
@@ -204,10 +209,13 @@ class SpArSeSampler(BaseSampler):
                  mc_samples: int = 64,
                  constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
                  budgets: dict[int, float] | None = None, prior: Callable[[dict], bool] | None = None,
-                 seed: int | None = None):
+                 error_weight: float = 1.0, seed: int | None = None):
         """`budgets` maps an objective index (e.g. 1 = flash, 2 = RAM) to its upper bound, used
         for the probability-of-feasibility factor; `prior(params)` says whether a random point is
-        worth proposing (None: every point is)."""
+        worth proposing (None: every point is); `error_weight` is the Dirichlet concentration of the
+        error objective's scalarisation weight (the others have 1)."""
+        if not error_weight > 0:
+            raise ValueError(f"error_weight must be positive, not {error_weight}")
         self._space = space or SpaceConfig()
         self._dists = self._space.distributions()
         self._enc = _Encoder(self._dists)
@@ -219,6 +227,7 @@ class SpArSeSampler(BaseSampler):
         self._constraints_func = constraints_func
         self._budgets = dict(budgets or {})
         self._prior = prior
+        self._error_weight = float(error_weight)
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=seed)
         self.last_choice: dict = {}
@@ -319,7 +328,7 @@ class SpArSeSampler(BaseSampler):
         feas = np.array([self._feasible(t) for t in trials]) & ~skipped
         lo, hi = Y.min(0), Y.max(0)
         span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
-        lam = rng.dirichlet(np.ones(m))
+        lam = rng.dirichlet(np.r_[self._error_weight, np.ones(m - 1)])
 
         def scal(V):  # V: (..., m)
             return np.max(lam * (V - lo) / span, axis=-1)

@@ -68,6 +68,7 @@ class SearchConfig:
     budget_epochs: float | None = None  # stop screening once the study spent this many epochs
     final_epochs: int = 0               # 0: no final stage
     final_top: int = 6
+    error_weight: float = 1.0           # SpArSe sampler: Dirichlet weight of the error objective
 
     def space(self) -> SpaceConfig:
         return SpaceConfig(max_blocks=self.max_blocks, filters=(self.min_filters, max(2, self.max_filters)))
@@ -83,7 +84,7 @@ class SearchConfig:
         return {"dataset": self.dataset, "objectives": list(self.objectives), "budget": limits,
                 "max_blocks": self.max_blocks, "max_filters": self.max_filters, "max_train": self.max_train,
                 "val_fraction": self.val_fraction, "epochs": self.epochs, "min_filters": self.min_filters,
-                "space": SPACE_VERSION}
+                "space": SPACE_VERSION, "error_weight": self.error_weight}
 
     def screen_fidelity(self, data: TrialData) -> Fidelity:
         return Fidelity("screen", int(self.epochs), len(data.x_train) / max(1, data.full_train))
@@ -171,7 +172,7 @@ def make_sampler(cfg: SearchConfig, seed: int, data: TrialData | None = None):
             def prior(params):
                 return plausible(params, shape, classes, cfg.budget)
         return SpArSeSampler(cfg.space(), n_startup_trials=cfg.n_startup, constraints_func=_constraints,
-                             budgets=budgets, prior=prior, seed=seed)
+                             budgets=budgets, prior=prior, error_weight=cfg.error_weight, seed=seed)
     if cfg.sampler == "nsga2":  # at least three generations in the trials the search will run
         pop = max(4, min(20, expected_trials(cfg, data) // 3))
         return optuna.samplers.NSGAIISampler(population_size=pop, seed=seed, constraints_func=_constraints)
@@ -259,13 +260,17 @@ def _measured_board_budget(budget: Budget) -> bool:
     return budget.source.startswith("board ") and "overridden" not in budget.source
 
 
+# settings added to SearchConfig.identity() since studies began recording it: what the older studies ran with
+IDENTITY_BEFORE = {"error_weight": 1.0}
+
+
 def _check_identity(study, cfg: SearchConfig, log=None) -> None:
     ident = cfg.identity()
     have = study.user_attrs.get("sparsemcu_config")
     if have is None:
         study.set_user_attr("sparsemcu_config", ident)
         return
-    diff = [k for k in ident if have.get(k) != ident[k]]
+    diff = [k for k in ident if have.get(k, IDENTITY_BEFORE.get(k)) != ident[k]]
     if diff == ["budget"] and _measured_board_budget(cfg.budget) and isinstance(have.get("budget"), dict):
         # the firmware (hence its measured reserve) changed since the study began: keep the study's budget
         cfg.budget.max_flash = have["budget"].get("max_flash", cfg.budget.max_flash)
@@ -278,7 +283,8 @@ def _check_identity(study, cfg: SearchConfig, log=None) -> None:
         diff = ["budget"]
     if diff:
         k = diff[0]
-        raise SparsemcuError(f"study {cfg.study!r} was created with {k}={have.get(k)!r}, not {ident[k]!r}; "
+        raise SparsemcuError(f"study {cfg.study!r} was created with {k}={have.get(k, IDENTITY_BEFORE.get(k))!r}, "
+                             f"not {ident[k]!r}; "
                              "re-run with the same settings or use another --out/--study")
 
 
@@ -302,6 +308,8 @@ def _validate(cfg: SearchConfig) -> None:
     bad = [o for o in cfg.objectives if o not in OBJECTIVES]
     if bad or not cfg.objectives or cfg.objectives[0] != "error":
         raise SparsemcuError(f"objectives must start with error and use {', '.join(OBJECTIVES)}")
+    if cfg.error_weight != 1.0 and cfg.sampler != "sparse":
+        raise SparsemcuError(f"--error-weight weights the sparse sampler's scalarisations; {cfg.sampler} has none")
     if ("latency" in cfg.objectives or cfg.budget.max_latency_ms) and not cfg.budget.clock_hz:
         raise SparsemcuError("a latency objective or --max-latency-ms needs --board (its clock converts "
                              "instructions into milliseconds)")

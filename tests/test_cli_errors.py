@@ -141,6 +141,7 @@ def test_corrupted_metrics_is_an_error_naming_the_file(model, tmp_path):
     (["search", "--out", "R", "--seed", "-1"], "argument --seed: must be from 0 to"),
     (["search", "--out", "R", "--max-flash", "0"], "argument --max-flash: a budget must be positive"),
     (["search", "--out", "R", "--max-ram", "lots"], "argument --max-ram: not a byte count"),
+    (["search", "--out", "R", "--error-weight", "0"], "argument --error-weight: must be a positive number"),
 ])
 def test_numeric_flags_are_validated_not_clamped(tmp_path, args, fragment):
     r = cli(*args, cwd=tmp_path)
@@ -408,4 +409,12 @@ def test_search_on_an_unknown_dataset_creates_nothing(tmp_path):
     out = tmp_path / "run"
     r = cli("search", "--dataset", "no-such-data", "--trials", "1", "--out", str(out))
     one_line_error(r, "no-such-data")
+    assert not out.exists()
+
+
+def test_error_weight_with_a_sampler_that_has_no_weights(tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", "--dataset", "digits", "--sampler", "tpe", "--error-weight", "8", "--trials", "1",
+            "--out", str(out))
+    one_line_error(r, "--error-weight weights the sparse sampler's scalarisations; tpe has none")
     assert not out.exists()

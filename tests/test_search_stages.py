@@ -177,3 +177,11 @@ def test_a_re_measured_firmware_reserve_keeps_the_studys_budget(tmp_path):
     assert resumed.budget.max_flash == 1000 and "keeping its budget" in notes[0]
     with pytest.raises(SparsemcuError, match="created with budget"):  # a limit the user changed is an error
         _check_identity(study, cfg(990, "--max-flash/--max-ram"))
+    weighted = SearchConfig(dataset="digits", out=tmp_path, trials=1, budget=Budget(1000, 500, "x"), error_weight=8.0)
+    with pytest.raises(SparsemcuError, match="created with error_weight=1.0, not 8.0"):
+        _check_identity(study, weighted)
+    older = optuna.create_study(directions=["minimize"] * 3)  # begun before the error weight was recorded
+    older.set_user_attr("sparsemcu_config", {k: v for k, v in cfg(1000, "x").identity().items() if k != "error_weight"})
+    _check_identity(older, cfg(1000, "x"))
+    with pytest.raises(SparsemcuError, match="created with error_weight=1.0, not 8.0"):
+        _check_identity(older, weighted)

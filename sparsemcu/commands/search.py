@@ -67,6 +67,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="final stage: how many screened trials to retrain, best Pareto ranks first (default: 6)")
     p.add_argument("--sampler", choices=["sparse", "nsga2", "tpe", "random"], default="sparse",
                    help="sparse = SpArSe MOBO with random scalarisations + morphism (default); nsga2, tpe, random")
+    p.add_argument("--error-weight", type=_positive_number("weight units"), default=1.0, metavar="W",
+                   help="sparse sampler: Dirichlet weight of the error objective in the random scalarisations "
+                        "(default 1: the whole front alike, as the paper; e.g. 8 steers the search to the most "
+                        "accurate models within the budget)")
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL, e.g. postgresql://user@host/db "
                                      "(default: sqlite file RUN/study.db)")
     p.add_argument("--study", default="sparsemcu", metavar="NAME", help="study name in the storage (default: sparsemcu)")
@@ -112,7 +116,7 @@ def run(args) -> int:
                        objectives=objectives, seed=args.seed, max_blocks=args.max_blocks,
                        max_filters=args.max_filters, max_train=args.max_train, n_startup=args.startup,
                        progress=not args.no_progress, budget_epochs=args.budget_epochs,
-                       final_epochs=args.final_epochs, final_top=args.final_top)
+                       final_epochs=args.final_epochs, final_top=args.final_top, error_weight=args.error_weight)
     res = run_search(cfg)
     print(f"{res['n_complete']} trials complete ({res['n_feasible']} feasible); Pareto front "
           f"(validation error of the int8 model, flash, RAM):")
