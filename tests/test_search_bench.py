@@ -30,7 +30,7 @@ def test_small_search_benchmark(tmp_path):
     work, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--dataset", "digits", "--samplers", "sparse,random", "--seeds", "0,1", "--budget-epochs", "0.4",
             "--epochs", "4", "--max-train", "300", "--final-epochs", "1", "--final-top", "1", "--max-blocks", "1",
-            "--max-filters", "6", "--startup", "1", "--final-samplers", "sparse", "--target-searches", "16384:4096:3.0",
+            "--max-filters", "6", "--startup", "1", "--final-samplers", "sparse", "--target-searches", "16384:4096:3.0:8",
             "--target-budget-epochs", "1.0", "--target-final-top", "1", "--threads", "1",
             "--workdir", str(work), "--out", str(out)]
     assert bench.main(argv) == 0
@@ -52,7 +52,10 @@ def test_small_search_benchmark(tmp_path):
     assert target["epochs_spent"] >= 3.0 and target["budget"]["max_flash"] == 16384 and target["finals"]
     assert all(p["flash_bytes"] <= 16384 and p["arena_bytes"] <= 4096 for p in target["screen_front"])
     md = (out / "search.md").read_text()
-    assert f"flash16384_ram4096 ({target['epochs_spent']:.0f} epochs screened)" in md
+    assert f"flash16384_ram4096 ({target['epochs_spent']:.0f} epochs screened, error weight 8)" in md
+    import optuna
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{Path(target['run_dir']) / 'study.db'}")
+    assert study.user_attrs["sparsemcu_config"]["error_weight"] == 8.0  # the search ran with the target's weight
     assert "## Targets" in md and "± " in md and "Verdict" in md and "morph child vs parent" in md
     assert (out / "search_pareto.png").stat().st_size > 5000
     trained = sorted(p.stat().st_mtime for p in tmp_path.glob("*/*/*/*/metrics.json"))
