@@ -297,7 +297,7 @@ def targets_table(results: dict, targets: dict) -> list[str]:
              "flash B | RAM B | met |", "|---|---|---|---|---|---|---|---|"]
     sources = [(f"{s}, seed {seed}", r) for s, by_seed in results.items() for seed, r in by_seed.items()]
     sources += [(f"target search {name} ({r['epochs_spent']:.0f} epochs screened"
-                 + (f", error weight {r['error_weight']:g}" if r.get("error_weight", 1.0) != 1.0 else "") + ")", r)
+                 + (f", error weight {r['error_weight']:g}" if r["error_weight"] != 1.0 else "") + ")", r)
                 for name, r in targets.items()]
     for f, ram, acc in TARGETS:
         best = None
@@ -469,7 +469,7 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
             log(f"not in the report: {exc}")
             continue
         if m_target:
-            targets[path.stem[len("target_"):]] = dict(r, error_weight=settings.get("error_weight", 1.0))
+            targets[path.stem[len("target_"):]] = dict(r, error_weight=own.get("error_weight", 1.0))
         else:
             results[m_run[1]][int(m_run[2])] = r
     return {k: dict(sorted(v.items())) for k, v in results.items() if v}, targets

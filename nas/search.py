@@ -270,7 +270,8 @@ def _check_identity(study, cfg: SearchConfig, log=None) -> None:
     if have is None:
         study.set_user_attr("sparsemcu_config", ident)
         return
-    diff = [k for k in ident if have.get(k, IDENTITY_BEFORE.get(k)) != ident[k]]
+    have = {**IDENTITY_BEFORE, **have}
+    diff = [k for k in ident if have.get(k) != ident[k]]
     if diff == ["budget"] and _measured_board_budget(cfg.budget) and isinstance(have.get("budget"), dict):
         # the firmware (hence its measured reserve) changed since the study began: keep the study's budget
         cfg.budget.max_flash = have["budget"].get("max_flash", cfg.budget.max_flash)
@@ -283,8 +284,7 @@ def _check_identity(study, cfg: SearchConfig, log=None) -> None:
         diff = ["budget"]
     if diff:
         k = diff[0]
-        raise SparsemcuError(f"study {cfg.study!r} was created with {k}={have.get(k, IDENTITY_BEFORE.get(k))!r}, "
-                             f"not {ident[k]!r}; "
+        raise SparsemcuError(f"study {cfg.study!r} was created with {k}={have.get(k)!r}, not {ident[k]!r}; "
                              "re-run with the same settings or use another --out/--study")
 
 

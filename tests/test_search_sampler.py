@@ -185,7 +185,6 @@ def test_mutations_start_from_accurate_trials_slightly_over_the_budget(monkeypat
     assert morphed and not {2e-3, 4e-3, 8e-3} & set(morphed)  # (a second move starts from a first one)
 
 
-
 def test_error_weight_steers_the_search_to_the_accurate_end_of_the_front():
     """Paria et al.'s prior over the scalarisation weights: with the error's Dirichlet weight raised,
     the model-based trials are larger (closer to the budget, where this objective's error is lowest)
