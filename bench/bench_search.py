@@ -107,11 +107,13 @@ def _search_config(args, name: str, sampler: str, seed: int, budget, *, study: s
                         final_epochs=final_epochs, final_top=final_top, error_weight=error_weight)
 
 
-def run_one(cfg, log, final: bool) -> dict:
+def run_one(cfg, log, final: bool, refit: bool = False) -> dict:
     """Screen (resumably) with `cfg`; with `final`, retrain the validation Pareto ranks and the most
-    accurate trial within each target at full budget. Returns the run's summary."""
+    accurate trial within each target at full budget; with `refit`, retrain the finalised model that
+    validation chooses within the run's own budget once more on training + validation images.
+    Returns the run's summary."""
     from sparsemcu.nas import runs
-    from sparsemcu.nas.finalise import finalise
+    from sparsemcu.nas.finalise import finalise, refit_final
     from sparsemcu.nas.search import _records, open_study, run_search
     final_epochs, final_top = cfg.final_epochs, cfg.final_top
     cfg.final_epochs = 0  # screening first; the final stage below also gets the target candidates
@@ -127,6 +129,8 @@ def run_one(cfg, log, final: bool) -> dict:
         cfg.final_epochs, cfg.final_top = final_epochs, final_top
         finalise(cfg, records, log=log, include=include)
         finals = [m for m in runs.load_trials(cfg.out, stage="final") if not m.get("collapsed")]
+    chosen = best_within(finals, cfg.budget.max_flash, cfg.budget.max_ram) if refit else None
+    refits = [refit_final(cfg, chosen, log=log)] if chosen else []
     screen_front = validation_front(records)
     final_front = validation_front(finals)
     bd = cfg.budget.to_dict()
@@ -151,6 +155,8 @@ def run_one(cfg, log, final: bool) -> dict:
         "hv_screen": hypervolume(screen_front, bd), "hv_final": hypervolume(final_front, bd) if final else None,
         "screen_front": [_point(m) for m in screen_front], "final_front": [_point(m) for m in final_front],
         "finals": [_point(m) for m in finals],
+        "refits": [_point(m) for m in refits if not m.get("collapsed")],
+        "refit_seconds": round(float(sum(m.get("seconds", 0.0) for m in refits)), 1),
     }
 
 
@@ -269,13 +275,15 @@ def plot(results: dict, summary: dict, path: Path, budget: dict) -> None:
 
 
 def copy_models(results: dict, dest: Path) -> None:
-    """Copy the models of every run's screened front (`<run>_seed<s>_screen<trial>.tflite`) and every
-    finalised model (`<run>_seed<s>_trial<trial>.tflite`) to dest, and name the file in each point.
+    """Copy the models of every run's screened front (`<run>_seed<s>_screen<trial>.tflite`), every
+    finalised model (`<run>_seed<s>_trial<trial>.tflite`) and every refit one (`..._refit<trial>.tflite`)
+    to dest, and name the file in each point.
     A saved run whose run directory is gone (another machine) keeps the files copied when it ran."""
     dest.mkdir(parents=True, exist_ok=True)
     for sampler, by_seed in results.items():
         for seed, r in by_seed.items():
-            for kind, points in (("screen", r["screen_front"]), ("trial", r["final_front"] + r["finals"])):
+            for kind, points in (("screen", r["screen_front"]), ("trial", r["final_front"] + r["finals"]),
+                                 ("refit", r.get("refits", []))):
                 for p in points:
                     name = f"{sampler}_seed{seed}_{kind}{p['trial']:04d}.tflite"
                     src = Path(p["_dir"]) / p["tflite_path"]
@@ -309,9 +317,14 @@ def targets_table(results: dict, targets: dict) -> list[str]:
             lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | none yet | - | - | - | - | no |")
             continue
         m, label, r = best
-        lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | {m.get('file', '')} "
-                     f"({m['description']}) | {label}: {_hours(r)} | {100 * m['test_accuracy_int8']:.2f} % | "
-                     f"{m['flash_bytes']} | {m['arena_bytes']} | {'yes' if m['test_accuracy_int8'] >= acc else 'no'} |")
+        shipped = next((p for p in r.get("refits", []) if p["trial"] == m["trial"]), m)
+        test = f"{100 * shipped['test_accuracy_int8']:.2f} %"
+        if shipped is not m:
+            test += f" (refit; final run {100 * m['test_accuracy_int8']:.2f} %)"
+        fits = shipped["flash_bytes"] <= f and shipped["arena_bytes"] <= ram
+        lines.append(f"| <= {f} B flash, <= {ram} B RAM | {100 * acc:.0f} % | {shipped.get('file', '')} "
+                     f"({m['description']}) | {label}: {_hours(r)} | {test} | {shipped['flash_bytes']} | "
+                     f"{shipped['arena_bytes']} | {'yes' if fits and shipped['test_accuracy_int8'] >= acc else 'no'} |")
     return lines
 
 
@@ -411,14 +424,15 @@ def run_settings(args, budget, final: bool) -> dict:
     return d
 
 
-def target_settings(args, budget, budget_epochs: float, error_weight: float = 1.0) -> dict:
+def target_settings(args, budget, budget_epochs: float, error_weight: float = 1.0, refit: bool = False) -> dict:
     """What a target search was run with; the error weight only when not the default 1 (as in
-    SearchConfig.identity)."""
+    SearchConfig.identity), the refit only when on (searches saved before it existed had none)."""
     return {"dataset": args.dataset, "space": SPACE_VERSION, "budget_epochs": budget_epochs,
             "epochs": args.epochs,
             "max_train": args.max_train, "max_blocks": args.max_blocks, "max_filters": args.max_filters,
             "startup": args.startup, "final_epochs": args.final_epochs, "final_top": args.target_final_top,
-            "constraint": budget.to_dict(), **({"error_weight": error_weight} if error_weight != 1.0 else {})}
+            "constraint": budget.to_dict(), **({"error_weight": error_weight} if error_weight != 1.0 else {}),
+            **({"refit": True} if refit else {})}
 
 
 def load_saved(path: Path, settings: dict) -> dict | None:
@@ -458,7 +472,7 @@ def collect_saved(args, budget, saved: Path, log) -> tuple[dict, dict]:
         if m_target:  # each target search has its own screening budget and error weight, recorded with it
             own = json.loads(path.read_text()).get("settings", {})
             settings = target_settings(args, resolve_budget(args.board, int(m_target[1]), int(m_target[2])),
-                                       own.get("budget_epochs"), own.get("error_weight", 1.0))
+                                       own.get("budget_epochs"), own.get("error_weight", 1.0), own.get("refit", False))
         elif m_run and m_run[1] in results:
             settings = run_settings(args, budget, m_run[1] in args.final_samplers)
         else:
@@ -505,6 +519,9 @@ def main(argv=None) -> int:
                          "sampler's error weight (search --error-weight, default 1)")
     ap.add_argument("--target-budget-epochs", type=float, default=40.0, help="screening budget of a target search")
     ap.add_argument("--target-final-top", type=int, default=3)
+    ap.add_argument("--target-refit", action=argparse.BooleanOptionalAction, default=True,
+                    help="retrain a target search's validation-chosen finalised model on training + validation "
+                         "images (the model the targets table scores)")
     ap.add_argument("--max-blocks", type=int, default=3)
     ap.add_argument("--max-filters", type=int, default=64)
     ap.add_argument("--startup", type=int, default=8)
@@ -550,8 +567,9 @@ def main(argv=None) -> int:
             cfg = _search_config(args, name, "sparse", 0, tb, study="target", budget_epochs=epochs,
                                  final_epochs=args.final_epochs, final_top=args.target_final_top,
                                  workdir=workdir.parent / "targets", error_weight=error_weight)
-            path, settings = saved / f"target_{name}.json", target_settings(args, tb, epochs, error_weight)
-            run = lambda: run_one(cfg, log, True)  # noqa: E731
+            path, settings = (saved / f"target_{name}.json",
+                              target_settings(args, tb, epochs, error_weight, args.target_refit))
+            run = lambda: run_one(cfg, log, True, refit=args.target_refit)  # noqa: E731
         if load_saved(path, settings) is None:  # else finished earlier: not redone
             save_run(path, settings, run())
             write_report(args, *collect_saved(args, budget, saved, log), budget, out)

@@ -7,6 +7,12 @@ times the best validation error. Each is trained from scratch with
 `final_epochs` epochs on the whole training split, pruned, quantised and measured exactly as in
 screening, into RUN/final/NNNN/ (NNNN = the screened trial). A finalised model is never redone:
 killing and re-running the search resumes the final stage where it stopped.
+
+`refit_final` retrains finalised trials chosen on validation once more, on the training and validation
+images together (as AutoML tools do after model selection), for the epochs their final run trained
+and without early stopping, into RUN/final/NNNN/refit/. Validation can no longer judge such a model,
+so its metrics keep the final run's validation figures (what chose it) and hold its own only as
+`val_accuracy_seen`; its size is measured anew (pruning may keep other weights).
 """
 from __future__ import annotations
 
@@ -46,13 +52,14 @@ def select(records: list[dict], top: int, keys=RANK_KEYS) -> list[dict]:
     return chosen[:top]
 
 
-def _done(path: Path, epochs: int) -> dict | None:
+def _done(path: Path, epochs: int, stage: str = "final") -> dict | None:
     try:
         m = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     fid = m.get("fidelity") or {}
-    return m if fid.get("name") == "final" and int(fid.get("epochs", -1)) == int(epochs) else None
+    finished = fid.get("name") == stage and int(fid.get("epochs", -1)) == int(epochs)
+    return m if finished and (stage != "refit" or "refit_of" in m) else None
 
 
 def finalise(cfg, records: list[dict], log=print, include=()) -> dict:
@@ -90,3 +97,32 @@ def finalise(cfg, records: list[dict], log=print, include=()) -> dict:
             f"ram {done['arena_bytes']} B")
     doc = runs.write_pareto(out / "final", finals, {"budget": cfg.budget.to_dict()})
     return {"n_final": len(finals), "pareto": doc["pareto"]}
+
+
+def refit_data(data):
+    """The training and validation splits as one training set (the validation split kept for the
+    record only: it is no longer held out)."""
+    from .objectives import TrialData
+    return TrialData(np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val]),
+                     data.x_val, data.y_val, data.x_test, data.y_test, data.num_classes, dataset=data.dataset)
+
+
+def refit_final(cfg, final: dict, log=print) -> dict:
+    """Retrain the finalised trial `final` (its final-stage metrics) on training + validation images
+    (resumable); returns the refit's metrics, with the final run's validation figures."""
+    from .objectives import Fidelity, _write_metrics, evaluate
+    from .search import load_data
+    n, epochs = int(final["trial"]), int(final["epochs_run"])
+    d = runs.final_dir(cfg.out, n) / "refit"
+    done = _done(d / "metrics.json", epochs, stage="refit")
+    if done is None:
+        data = refit_data(load_data(cfg, full=True))
+        log(f"refit: trial {n} ({final.get('description', '')}), {epochs} epochs on {len(data.x_train)} images "
+            "(training + validation)")
+        m = evaluate(final["params"], data, budget=cfg.budget, out_dir=d, trial_number=n, seed=cfg.seed,
+                     fidelity=Fidelity("refit", epochs, 1.0, early_stop=False))
+        done = _write_metrics(d, {**m, "val_accuracy_seen": m["val_accuracy"], "val_accuracy": final["val_accuracy"],
+                                  "val_error": final["val_error"], "refit_of": str(runs.final_dir(cfg.out, n))})
+    log(f"refit trial {n}: test acc {100 * (done.get('test_accuracy_int8') or 0):.2f}% (final run: "
+        f"{100 * (final.get('test_accuracy_int8') or 0):.2f}%) flash {done['flash_bytes']} B ram {done['arena_bytes']} B")
+    return {**done, "_dir": str(d)}

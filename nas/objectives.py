@@ -65,6 +65,7 @@ class Fidelity:
     name: str
     epochs: int
     data_fraction: float = 1.0
+    early_stop: bool = True  # False: train every epoch and keep the last weights (no validation to judge by)
 
     def prune_epochs(self) -> int:
         return min(MAX_PRUNE_EPOCHS, max(1, int(round(self.epochs * PRUNE_EPOCH_FRACTION))))
@@ -205,7 +206,7 @@ def train_step(cand, data: TrialData, fidelity: Fidelity, *, seed: int, parent_m
     if info.get("inherited_layers"):
         epochs = max(1, int(round(epochs * MORPH_EPOCH_FRACTION)))
     recipe = Recipe(epochs=epochs, lr=cand.lr, batch_size=cand.batch_size,
-                    augment=augmentation_for(data.dataset, cand.augment))
+                    augment=augmentation_for(data.dataset, cand.augment), early_stop=fidelity.early_stop)
     model, outcome = train(fresh, data, recipe, seed=seed, on_epoch=on_epoch)
     info.update({"recipe": recipe.to_dict(), "epochs_run": outcome.epochs_run, "collapsed": outcome.collapsed,
                  "train_attempts": outcome.attempts, "val_accuracy_float_unpruned": outcome.val_accuracy,

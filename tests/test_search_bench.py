@@ -57,10 +57,24 @@ def test_small_search_benchmark(tmp_path):
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{Path(target['run_dir']) / 'study.db'}")
     assert study.user_attrs["sparsemcu_config"]["error_weight"] == 8.0  # the search ran with the target's weight
     assert "## Targets" in md and "± " in md and "Verdict" in md and "morph child vs parent" in md
+    # the finalised model validation chooses within the target is refit on training + validation images
+    chosen = min((p for p in target["finals"] if p["flash_bytes"] <= 16384 and p["arena_bytes"] <= 4096),
+                 key=lambda p: (p["val_error"], p["flash_bytes"]))
+    (refit,) = target["refits"]
+    assert refit["trial"] == chosen["trial"] and refit["val_error"] == chosen["val_error"]
+    tfl = (out / refit["file"]).read_bytes()
+    assert (refit["flash_bytes"], refit["arena_bytes"]) == tuple(footprint(tfl, measure_options())[k]
+                                                                  for k in ("flash_bytes", "arena_bytes"))
+    final_m = json.loads((Path(chosen["_dir"]) / "metrics.json").read_text())
+    refit_m = json.loads((Path(chosen["_dir"]) / "refit" / "metrics.json").read_text())
+    assert refit_m["fidelity"]["name"] == "refit" and not refit_m["recipe"]["early_stop"]
+    assert refit_m["epochs_run"] == final_m["epochs_run"] and len(refit_m["val_history"]) == final_m["epochs_run"]
+    assert refit_m["val_accuracy"] == final_m["val_accuracy"] and "val_accuracy_seen" in refit_m
     assert (out / "search_pareto.png").stat().st_size > 5000
-    trained = sorted(p.stat().st_mtime for p in tmp_path.glob("*/*/*/*/metrics.json"))
+    trained = sorted(p.stat().st_mtime for p in tmp_path.glob("**/metrics.json"))
+    assert len(trained) > len(list(tmp_path.glob("*/*/*/*/metrics.json")))  # the refit's too
     assert bench.main(argv) == 0                                   # resumes: nothing is trained again
-    assert sorted(p.stat().st_mtime for p in tmp_path.glob("*/*/*/*/metrics.json")) == trained
+    assert sorted(p.stat().st_mtime for p in tmp_path.glob("**/metrics.json")) == trained
     for f in ("search.json", "search.md"):
         (out / f).unlink()
     assert bench.main(argv + ["--report-only"]) == 0              # the report from the saved runs alone
@@ -72,3 +86,23 @@ def test_small_search_benchmark(tmp_path):
     assert bench.main(only_random) == 0          # a process running some of the runs reports all saved runs
     again = json.loads((out / "search.json").read_text())
     assert again["summary"] == doc["summary"] and again["target_searches"].keys() == doc["target_searches"].keys()
+
+
+def test_targets_table_scores_the_refit_of_the_validation_chosen_model():
+    bench = _bench()
+
+    def point(trial, val_error, test, flash, ram):
+        return {"trial": trial, "val_error": val_error, "test_accuracy_int8": test, "flash_bytes": flash,
+                "arena_bytes": ram, "description": f"model{trial}", "file": f"search/t{trial}.tflite"}
+    run = {"epochs_spent": 50, "error_weight": 8.0, "trial_seconds": 3600, "tf_threads": 2,
+           "finals": [point(12, 0.080, 0.9087, 30778, 1820), point(38, 0.084, 0.9113, 12751, 8708)],
+           "refits": [point(12, 0.080, 0.9120, 30778, 1820)]}
+    row = next(line for line in bench.targets_table({}, {"flash32768_ram16384": run}) if "<= 32768 B" in line)
+    # validation chooses trial 12 (not 38, better on test); its refit is what ships and is scored
+    assert "model12" in row and "91.20 % (refit; final run 90.87 %)" in row and row.endswith("| yes |")
+    run["refits"] = [point(12, 0.080, 0.9120, 40000, 1820)]  # a refit that no longer fits does not count
+    row = next(line for line in bench.targets_table({}, {"flash32768_ram16384": run}) if "<= 32768 B" in line)
+    assert row.endswith("| no |")
+    del run["refits"]                                         # saved before refits: the final run is scored
+    row = next(line for line in bench.targets_table({}, {"flash32768_ram16384": run}) if "<= 32768 B" in line)
+    assert "90.87 %" in row and "refit" not in row and row.endswith("| no |")
