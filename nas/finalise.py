@@ -107,12 +107,14 @@ def refit_data(data):
                      data.x_val, data.y_val, data.x_test, data.y_test, data.num_classes, dataset=data.dataset)
 
 
-def refit_final(cfg, final: dict, log=print) -> dict:
-    """Retrain the finalised trial `final` (its final-stage metrics) on training + validation images
-    (resumable); returns the refit's metrics, with the final run's validation figures."""
+def refit_final(cfg, trial: int, log=print) -> dict:
+    """Retrain finalised trial `trial` on training + validation images (resumable); returns the refit's
+    metrics, with the final run's validation figures."""
     from .objectives import Fidelity, _write_metrics, evaluate
     from .search import load_data
-    n, epochs = int(final["trial"]), int(final["epochs_run"])
+    n = int(trial)
+    final = json.loads((runs.final_dir(cfg.out, n) / "metrics.json").read_text())
+    epochs = int(final["epochs_run"])
     d = runs.final_dir(cfg.out, n) / "refit"
     done = _done(d / "metrics.json", epochs, stage="refit")
     if done is None:

@@ -7,9 +7,10 @@
     RUN/pareto.json, RUN/pareto.png                     feasible Pareto front (screening)
     RUN/final/NNNN/metrics.json, trialNNNN.tflite       trial NNNN retrained at full budget (final stage)
     RUN/final/pareto.json                               feasible Pareto front of the finalised models
+    RUN/final/NNNN/refit/metrics.json, trialNNNN.tflite finalised trial NNNN retrained on train + validation
 
 `pick` chooses among the finalised models when the final stage left a feasible one, else among the
-screened trials.
+screened trials; a chosen finalised trial that was refit ships as its refit.
 """
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
             if int(m["trial"]) == n:
                 if not m.get("tflite_path"):
                     raise SparsemcuError(f"trial {n} of {run_dir} has no model ({m.get('skip_reason', 'not trained')})")
-                return _model_file(m)
+                return _model_file(_shipped(m))
         raise SparsemcuError(f"trial {n} is not in {run_dir} (trials here: "
                              f"{', '.join(str(m['trial']) for m in trials)})")
     ok = [m for m in trials if _usable(m)]
@@ -139,7 +140,18 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
         best = min(ok, key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
     else:
         raise SparsemcuError(f"unknown --pick {pick!r}: use smallest, most-accurate or a trial number")
-    return _model_file(best)
+    return _model_file(_shipped(best))
+
+
+def _shipped(m: dict) -> dict:
+    """The model that ships for a chosen trial: its refit on training + validation images
+    (RUN/final/NNNN/refit/, `nas/finalise.refit_final`) when that finished and fits, else the trial."""
+    p = Path(m["_dir"]) / "refit" / "metrics.json"
+    try:
+        r = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return m
+    return {**r, "_dir": str(p.parent)} if "refit_of" in r and _usable(r) else m
 
 
 def _model_file(m: dict) -> Path:

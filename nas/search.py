@@ -69,6 +69,7 @@ class SearchConfig:
     final_epochs: int = 0               # 0: no final stage
     final_top: int = 6
     error_weight: float = 1.0           # SpArSe sampler: Dirichlet weight of the error objective
+    refit: bool = False                 # after the final stage: the most accurate model on train + val
 
     def space(self) -> SpaceConfig:
         return SpaceConfig(max_blocks=self.max_blocks, filters=(self.min_filters, max(2, self.max_filters)))
@@ -308,6 +309,8 @@ def _validate(cfg: SearchConfig) -> None:
     bad = [o for o in cfg.objectives if o not in OBJECTIVES]
     if bad or not cfg.objectives or cfg.objectives[0] != "error":
         raise SparsemcuError(f"objectives must start with error and use {', '.join(OBJECTIVES)}")
+    if cfg.refit and cfg.final_epochs <= 0:
+        raise SparsemcuError("--refit retrains the final stage's most accurate model: it needs --final-epochs > 0")
     if cfg.error_weight != 1.0 and cfg.sampler != "sparse":
         raise SparsemcuError(f"--error-weight weights the sparse sampler's scalarisations; {cfg.sampler} has none")
     if ("latency" in cfg.objectives or cfg.budget.max_latency_ms) and not cfg.budget.clock_hz:
@@ -463,4 +466,8 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
     if cfg.final_epochs > 0:
         from .finalise import finalise
         result["final"] = finalise(cfg, records, log=log)
+        if cfg.refit and result["final"]["pareto"]:
+            from .finalise import refit_final
+            chosen = min(result["final"]["pareto"], key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
+            result["refit"] = refit_final(cfg, int(chosen["trial"]), log=log)
     return result

@@ -90,11 +90,22 @@ def test_search_budget_and_run_dir(tmp_path, capsys):
     assert main(["export", str(run), "--pick", "smallest", "--optimize", "size", "--out", str(exp)]) == 0
     chosen = json.loads((runs.pick(run, "smallest").parent / "metrics.json").read_text())
     assert str(chosen["flash_bytes"]) in capsys.readouterr().out
-    # re-running the same command with the same target does no new trial (resume semantics)
+    # re-running the same command with the same target does no new trial (resume semantics); with
+    # --refit the final stage's most accurate model is trained once more on training + validation images
     n = len(ms)
+    final_pick = runs.pick(run, "most-accurate")
     assert main(["search", *TINY, "--trials", "3", "--max-flash", str(max_flash), "--max-ram", str(max_ram),
-                 "--out", str(run)]) == 0
+                 "--out", str(run), "--refit"]) == 0
     assert len(_metrics(run)) == n
+    refit = final_pick.parent / "refit"
+    m, parent = (json.loads((d / "metrics.json").read_text()) for d in (refit, final_pick.parent))
+    assert f"refit: trial {parent['trial']} retrained" in capsys.readouterr().out
+    assert m["refit_of"] == str(final_pick.parent) and m["val_error"] == parent["val_error"]
+    assert m["fidelity"]["name"] == "refit" and m["epochs_run"] == parent["epochs_run"]
+    fp = footprint((refit / m["tflite_path"]).read_bytes(), measure_options())
+    assert (fp["flash_bytes"], fp["arena_bytes"]) == (m["flash_bytes"], m["arena_bytes"])
+    assert m["feasible"] == (m["flash_bytes"] <= max_flash and m["arena_bytes"] <= max_ram)
+    assert runs.pick(run, "most-accurate") == (refit / m["tflite_path"] if m["feasible"] else final_pick)
 
 
 def test_search_where_nothing_fits(tmp_path, capsys):

@@ -46,6 +46,25 @@ def test_pick_chooses_among_finalised_models(tmp_path):
     assert runs.pick(tmp_path, "smallest") == tmp_path / "final" / "0000" / "trial0000.tflite"
     assert runs.pick(tmp_path, "1") == tmp_path / "final" / "0001" / "trial0001.tflite"
     assert runs.pick(tmp_path, "2") == tmp_path / "trials" / "0002" / "trial0002.tflite"  # never finalised
+    # a refit of the chosen trial ships in its place, once it finished and fits (its validation figures
+    # are the final run's, so the choice itself does not change)
+    refit = tmp_path / "final" / "0000" / "refit"
+    shutil.copytree(tmp_path / "final" / "0000", refit, ignore=shutil.ignore_patterns("refit"))
+    assert runs.pick(tmp_path, "most-accurate") == tmp_path / "final" / "0000" / "trial0000.tflite"  # unfinished
+    m = json.loads((refit / "metrics.json").read_text())
+    (refit / "metrics.json").write_text(json.dumps({**m, "refit_of": str(refit.parent), "feasible": False}))
+    assert runs.pick(tmp_path, "most-accurate") == tmp_path / "final" / "0000" / "trial0000.tflite"  # too big
+    (refit / "metrics.json").write_text(json.dumps({**m, "refit_of": str(refit.parent)}))
+    assert runs.pick(tmp_path, "most-accurate") == refit / "trial0000.tflite"
+    assert runs.pick(tmp_path, "0") == refit / "trial0000.tflite"
+    assert runs.pick(tmp_path, "1") == tmp_path / "final" / "0001" / "trial0001.tflite"
+
+
+def test_refit_needs_a_final_stage(tmp_path, capsys):
+    assert main(["search", "--dataset", "digits", "--out", str(tmp_path / "r"), "--final-epochs", "0",
+                 "--refit", "--trials", "1"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--refit" in err and "--final-epochs" in err
 
 
 def test_latency_budget_and_prediction():

@@ -63,6 +63,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--final-epochs", type=nonnegative_int, default=15, metavar="E",
                    help="final stage: retrain the best screened trials from scratch for E epochs on the whole "
                         "training split before export (0: no final stage; default: 15)")
+    p.add_argument("--refit", action="store_true",
+                   help="after the final stage, retrain its most accurate model once more on the training and "
+                        "validation images together (export then ships that model)")
     p.add_argument("--final-top", type=positive_int, default=6, metavar="N",
                    help="final stage: how many screened trials to retrain, best Pareto ranks first (default: 6)")
     p.add_argument("--sampler", choices=["sparse", "nsga2", "tpe", "random"], default="sparse",
@@ -116,7 +119,8 @@ def run(args) -> int:
                        objectives=objectives, seed=args.seed, max_blocks=args.max_blocks,
                        max_filters=args.max_filters, max_train=args.max_train, n_startup=args.startup,
                        progress=not args.no_progress, budget_epochs=args.budget_epochs,
-                       final_epochs=args.final_epochs, final_top=args.final_top, error_weight=args.error_weight)
+                       final_epochs=args.final_epochs, final_top=args.final_top, error_weight=args.error_weight,
+                       refit=args.refit)
     res = run_search(cfg)
     print(f"{res['n_complete']} trials complete ({res['n_feasible']} feasible); Pareto front "
           f"(validation error of the int8 model, flash, RAM):")
@@ -132,6 +136,12 @@ def run(args) -> int:
             print(f"  trial {m['trial']:>4}: err {100 * m['val_error']:5.2f}%  flash {m['flash_bytes']:>8} B  "
                   f"ram {m['arena_bytes']:>7} B  test acc {'-' if test is None else f'{100 * test:.2f}%'}  "
                   f"{m.get('description', '')}")
+    if res.get("refit"):
+        m = res["refit"]
+        test = m.get("test_accuracy_int8")
+        print(f"refit: trial {m['trial']} retrained on training + validation images: flash {m['flash_bytes']} B  "
+              f"ram {m['arena_bytes']} B  test acc {'-' if test is None else f'{100 * test:.2f}%'} "
+              f"({'ships' if m.get('feasible') else 'over the budget: the final run ships'})")
     from sparsemcu.nas.runs import trial_dir
     for m in res["pareto"]:  # the study remembers the trial, but its files were deleted: say so
         f = trial_dir(Path(args.out), int(m["trial"])) / str(m.get("tflite_path") or "")
