@@ -141,7 +141,7 @@ def run(args) -> int:
         test = m.get("test_accuracy_int8")
         print(f"refit: trial {m['trial']} retrained on training + validation images: flash {m['flash_bytes']} B  "
               f"ram {m['arena_bytes']} B  test acc {'-' if test is None else f'{100 * test:.2f}%'} "
-              f"({'ships' if m.get('feasible') else 'over the budget: the final run ships'})")
+              f"({'ships' if m.get('feasible') else 'over the budget or learned nothing: the final run ships'})")
     from sparsemcu.nas.runs import trial_dir
     for m in res["pareto"]:  # the study remembers the trial, but its files were deleted: say so
         f = trial_dir(Path(args.out), int(m["trial"])) / str(m.get("tflite_path") or "")
