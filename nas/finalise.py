@@ -113,9 +113,10 @@ def refit_final(cfg, trial: int, log=print) -> dict:
     from .objectives import Fidelity, _write_metrics, evaluate
     from .search import load_data
     n = int(trial)
-    final = json.loads((runs.final_dir(cfg.out, n) / "metrics.json").read_text())
+    parent = runs.final_dir(cfg.out, n)
+    final = json.loads((parent / "metrics.json").read_text())
     epochs = int(final["epochs_run"])
-    d = runs.final_dir(cfg.out, n) / "refit"
+    d = runs.refit_dir(cfg.out, n)
     done = _done(d / "metrics.json", epochs, stage="refit")
     if done is None:
         data = refit_data(load_data(cfg, full=True))
@@ -124,7 +125,7 @@ def refit_final(cfg, trial: int, log=print) -> dict:
         m = evaluate(final["params"], data, budget=cfg.budget, out_dir=d, trial_number=n, seed=cfg.seed,
                      fidelity=Fidelity("refit", epochs, 1.0, early_stop=False))
         done = _write_metrics(d, {**m, "val_accuracy_seen": m["val_accuracy"], "val_accuracy": final["val_accuracy"],
-                                  "val_error": final["val_error"], "refit_of": str(runs.final_dir(cfg.out, n))})
+                                  "val_error": final["val_error"], "refit_of": str(parent)})
     log(f"refit trial {n}: test acc {100 * (done.get('test_accuracy_int8') or 0):.2f}% (final run: "
         f"{100 * (final.get('test_accuracy_int8') or 0):.2f}%) flash {done['flash_bytes']} B ram {done['arena_bytes']} B")
     return {**done, "_dir": str(d)}

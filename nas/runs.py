@@ -34,6 +34,15 @@ def final_dir(run_dir: Path, number: int) -> Path:
     return Path(run_dir) / "final" / f"{number:04d}"
 
 
+def refit_dir(run_dir: Path, number: int) -> Path:
+    return final_dir(run_dir, number) / "refit"
+
+
+def most_accurate(models: list[dict]) -> dict:
+    """The model of least validation error; ties by flash, then RAM (what `pick most-accurate` ships)."""
+    return min(models, key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
+
+
 def has_final(run_dir: Path) -> bool:
     """Whether the final stage left a deployable model (feasible, with its .tflite) to pick from."""
     return any(_usable(m) for m in load_trials(run_dir, stage="final"))
@@ -137,7 +146,7 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
         learned = [m for m in ok if not _at_chance(m)] or ok
         best = min(learned, key=lambda m: (m["flash_bytes"], m["val_error"], m["arena_bytes"]))
     elif key in ("most-accurate", "most_accurate", "accurate", "best"):
-        best = min(ok, key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
+        best = most_accurate(ok)
     else:
         raise SparsemcuError(f"unknown --pick {pick!r}: use smallest, most-accurate or a trial number")
     return _model_file(_shipped(best))
@@ -146,7 +155,7 @@ def pick(run_dir, pick: str | int = "most-accurate") -> Path:
 def _shipped(m: dict) -> dict:
     """The model that ships for a chosen trial: its refit on training + validation images
     (RUN/final/NNNN/refit/, `nas/finalise.refit_final`) when that finished and fits, else the trial."""
-    p = Path(m["_dir"]) / "refit" / "metrics.json"
+    p = Path(m["_dir"]) / "refit" / "metrics.json"  # a screened trial's folder has none
     try:
         r = json.loads(p.read_text())
     except (OSError, ValueError):

@@ -468,6 +468,6 @@ def run_search(cfg: SearchConfig, log=None) -> dict:
         result["final"] = finalise(cfg, records, log=log)
         if cfg.refit and result["final"]["pareto"]:
             from .finalise import refit_final
-            chosen = min(result["final"]["pareto"], key=lambda m: (m["val_error"], m["flash_bytes"], m["arena_bytes"]))
-            result["refit"] = refit_final(cfg, int(chosen["trial"]), log=log)
+            from .runs import most_accurate
+            result["refit"] = refit_final(cfg, int(most_accurate(result["final"]["pareto"])["trial"]), log=log)
     return result
